@@ -1,0 +1,146 @@
+"""Runs scans as Kubernetes Jobs; the only module of SkyDriver that talks to the Kubernetes API.
+
+Every call runs in a worker thread with a request timeout, so a slow or unreachable API server never blocks the
+event loop. Failures are sorted once, here: "already exists" and "not found" are answers, 400/422 are bugs in what
+we sent (not retryable), anything else is transient (retryable; ``poll`` reports UNKNOWN, never GONE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client, config
+
+from ..config import Settings
+from . import kubernetes_objects, scanner_args
+from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+
+LOGGER = logging.getLogger(__name__)
+
+# (connect, read) seconds for every API call
+REQUEST_TIMEOUT = (5.0, 30.0)
+CONFLICT = 409
+NOT_FOUND = 404
+INVALID_REQUEST = (400, 422)
+# what the API client raises when the server cannot be reached or does not answer in time
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+T = TypeVar("T")
+
+
+def load_api_client() -> client.ApiClient:
+    """In-cluster service account when running in a pod, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def _launch_error(action: str, exc: Exception) -> LaunchError:
+    if isinstance(exc, client.ApiException):
+        retryable = exc.status not in INVALID_REQUEST
+        return LaunchError(f"{action}: Kubernetes API answered {exc.status} {exc.reason}: {exc.body}", retryable)
+    return LaunchError(f"{action}: Kubernetes API unreachable: {exc!r}", retryable=True)
+
+
+class KubernetesLauncher(Launcher):
+    """One Job per scan (``skyscan-<scan_id>``), one stopper Job per teardown (``skyscan-stop-<scan_id>``)."""
+
+    name = "kubernetes"
+
+    def __init__(self, settings: Settings, api_client: client.ApiClient | None = None):
+        self._settings = settings
+        self._owns_client = api_client is None
+        self._api_client = api_client or load_api_client()
+        self._batch = client.BatchV1Api(self._api_client)
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+
+    def plan(self, scan: ScanRequest) -> LaunchPlan:
+        return LaunchPlan(
+            scanner_server_args=scanner_args.scanner_server_args(scan),
+            tms_args=kubernetes_objects.tms_args(self._settings, scan),
+            env_vars={
+                "scanner_server": kubernetes_objects.scanner_server_env(self._settings, scan),
+                "tms_starters": kubernetes_objects.starter_env(self._settings, scan),
+            },
+        )
+
+    async def _create_job(self, job: client.V1Job) -> None:
+        """Create a Job; one that already exists was created by an earlier call for the same scan: success."""
+        try:
+            await self._call(self._batch.create_namespaced_job, job.metadata.namespace, job)
+        except client.ApiException as exc:
+            if exc.status != CONFLICT:
+                raise _launch_error(f"creating Job {job.metadata.name}", exc) from exc
+            LOGGER.info("Job %s already exists", job.metadata.name)
+        except TRANSPORT_ERRORS as exc:
+            raise _launch_error(f"creating Job {job.metadata.name}", exc) from exc
+
+    async def _delete_job(self, job_name: str, namespace: str) -> None:
+        """Delete a Job and its pods; one already gone is fine."""
+        try:
+            # Background propagation: the Job goes now, its pods are garbage-collected right after
+            await self._call(self._batch.delete_namespaced_job, job_name, namespace, propagation_policy="Background")
+        except client.ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise _launch_error(f"deleting Job {job_name}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _launch_error(f"deleting Job {job_name}", exc) from exc
+
+    async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
+        job = kubernetes_objects.scan_job(self._settings, scan)
+        await self._create_job(job)
+        return {"namespace": job.metadata.namespace, "job_name": job.metadata.name}
+
+    def _job_location(self, scan_id: str, state: dict[str, Any]) -> tuple[str, str]:
+        return (
+            state.get("namespace", self._settings.k8s_namespace),
+            state.get("job_name", kubernetes_objects.scan_job_name(scan_id)),
+        )
+
+    async def poll(self, scan_id: str, state: dict[str, Any]) -> ScanState:
+        namespace, job_name = self._job_location(scan_id, state)
+        try:
+            job = await self._call(self._batch.read_namespaced_job, job_name, namespace)
+        except client.ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return ScanState.GONE
+            LOGGER.warning("polling Job %s: Kubernetes API answered %s %s", job_name, exc.status, exc.reason)
+            return ScanState.UNKNOWN
+        except TRANSPORT_ERRORS as exc:
+            LOGGER.warning("polling Job %s: Kubernetes API unreachable: %r", job_name, exc)
+            return ScanState.UNKNOWN
+        return job_state(job)
+
+    async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
+        namespace, job_name = self._job_location(scan_id, state)
+        await self._delete_job(job_name, namespace)
+        if condor_clusters:
+            await self._create_job(kubernetes_objects.stopper_job(self._settings, scan_id, namespace, condor_clusters))
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await asyncio.to_thread(self._api_client.close)
+
+
+def job_state(job: client.V1Job) -> ScanState:
+    """Read a Job's status: its terminal conditions first, then its pod counters."""
+    status = job.status or client.V1JobStatus()
+    for condition in status.conditions or []:
+        if condition.status == "True" and condition.type in ("Complete", "SuccessCriteriaMet"):
+            return ScanState.FINISHED
+        if condition.status == "True" and condition.type in ("Failed", "FailureTarget"):
+            return ScanState.FAILED
+    if status.succeeded:
+        return ScanState.FINISHED
+    if status.failed:
+        return ScanState.FAILED
+    return ScanState.RUNNING

@@ -1,0 +1,191 @@
+"""Pure builders of the Kubernetes objects for one scan: settings + ScanRequest in, ``V1Job`` out.
+
+Kept apart from the API calls (as KubeSpawner keeps ``objects.py``) so what a scan runs is testable without a cluster,
+and so ``plan`` (the manifest's provenance) and the created Job come from the very same functions.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kubernetes import client
+
+from ..config import Settings
+from . import scanner_args
+from .base import ScanRequest
+
+APP_NAME = "skydriver"
+SCAN_ID_LABEL = "skydriver/scan-id"
+ROLE_LABEL = "skydriver/role"
+COMMON_SPACE_VOLUME = "common-space"
+# finished Jobs linger a day for `kubectl logs`; SkyDriver itself deletes them on teardown
+TTL_SECONDS_AFTER_FINISHED = 24 * 60 * 60
+# condor_rm of an already-removed cluster is harmless, so a failed stopper pod may simply run again
+STOPPER_BACKOFF_LIMIT = 3
+SERVER_RESOURCES = client.V1ResourceRequirements(requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "8Gi"})
+CLIENT_RESOURCES = client.V1ResourceRequirements(requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "1Gi"})
+
+# every command is "python -m <module> ...": Kubernetes `command` holds that much, `args` the rest
+MODULE_COMMAND_LENGTH = 3
+
+EnvPlan = dict[str, str | dict[str, dict[str, str]]]  # NAME -> value, or a secretKeyRef reference
+
+
+def scan_job_name(scan_id: str) -> str:
+    """The scan's Job name; deterministic, so a second launch of the same scan collides (409) instead of duplicating."""
+    return f"skyscan-{scan_id}"
+
+
+def stopper_job_name(scan_id: str) -> str:
+    """The Job that removes the scan's HTCondor clusters; deterministic for the same reason."""
+    return f"skyscan-stop-{scan_id}"
+
+
+def job_labels(scan_id: str, role: str) -> dict[str, str]:
+    """Labels that let an operator (or ``kubectl -l``) find every object of a scan."""
+    return {"app.kubernetes.io/name": APP_NAME, SCAN_ID_LABEL: scan_id, ROLE_LABEL: role}
+
+
+def singularity_image(settings: Settings, docker_tag: str) -> str:
+    """The CVMFS path of the workers' image for a scanner tag, e.g. ``.../skymap_scanner:3.5.2``."""
+    return f"{settings.client_singularity_dir}:{docker_tag}"
+
+
+def scanner_server_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
+    """The scanner server's environment: plain settings by value, tokens by Secret reference only."""
+    return {
+        **scanner_args.scanner_env(scan, settings.progress_interval, settings.result_interval),
+        "SKYSCAN_BROKER_ADDRESS": settings.broker_address,
+        "SKYSCAN_SKYDRIVER_AUTH": scanner_args.secret_reference(settings.scanner_auth_secret),
+        "SKYSCAN_BROKER_AUTH": scanner_args.secret_reference(settings.broker_auth_secret),
+    }
+
+
+def starter_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
+    """The starters' environment: what the workers need, plus the HTCondor token to submit them."""
+    return {
+        **scanner_server_env(settings, scan),
+        "CONDOR_TOKEN": scanner_args.secret_reference(settings.condor_token_secret),
+    }
+
+
+def starter_commands(settings: Settings, scan: ScanRequest) -> list[list[str]]:
+    """One ``scanner_client ... start`` command per requested cluster (a cluster named twice starts twice)."""
+    return [
+        [
+            "python", "-m", "scanner_client",
+            "--collector", cluster.collector,
+            "--schedd", cluster.schedd,
+            "start",
+            "--n-jobs", str(cluster.n_workers),
+            "--memory", scan.memory,
+            "--singularity-image", singularity_image(settings, scan.docker_tag),
+            "--client-startup-json", f"{scanner_args.COMMON_SPACE}/startup.json",
+        ]  # fmt: skip
+        for cluster in scan.clusters
+    ]
+
+
+def stopper_commands(condor_clusters: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One ``scanner_client ... stop`` command per HTCondor cluster the starters reported."""
+    return [
+        [
+            "python", "-m", "scanner_client",
+            "--collector", str(cluster["collector"]),
+            "--schedd", str(cluster["schedd"]),
+            "stop",
+            "--cluster-id", str(cluster["cluster_id"]),
+        ]  # fmt: skip
+        for cluster in condor_clusters
+    ]
+
+
+def tms_args(settings: Settings, scan: ScanRequest) -> list[str]:
+    """The manifest's ``tms_args``: each starter's full command as one shell-quoted string."""
+    return [shlex.join(command) for command in starter_commands(settings, scan)]
+
+
+def env_vars(env: EnvPlan) -> list[client.V1EnvVar]:
+    """Turn an environment plan into container env entries, references staying references."""
+    entries = []
+    for name, value in env.items():
+        if isinstance(value, str):
+            entries.append(client.V1EnvVar(name=name, value=value))
+        else:
+            ref = value["secretKeyRef"]
+            selector = client.V1SecretKeySelector(name=ref["name"], key=ref["key"])
+            entries.append(client.V1EnvVar(name=name, value_from=client.V1EnvVarSource(secret_key_ref=selector)))
+    return entries
+
+
+def _common_space_mount() -> client.V1VolumeMount:
+    return client.V1VolumeMount(name=COMMON_SPACE_VOLUME, mount_path=scanner_args.COMMON_SPACE)
+
+
+def _container(
+    name: str, image: str, command: list[str], env: EnvPlan, resources: client.V1ResourceRequirements
+) -> client.V1Container:
+    return client.V1Container(
+        name=name,
+        image=image,
+        command=command[:MODULE_COMMAND_LENGTH],
+        args=command[MODULE_COMMAND_LENGTH:],
+        env=env_vars(env),
+        resources=resources,
+        volume_mounts=[_common_space_mount()],
+    )
+
+
+def _job(
+    name: str, scan_id: str, role: str, namespace: str, containers: list[client.V1Container], backoff_limit: int
+) -> client.V1Job:
+    labels = job_labels(scan_id, role)
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        spec=client.V1JobSpec(
+            backoff_limit=backoff_limit,
+            ttl_seconds_after_finished=TTL_SECONDS_AFTER_FINISHED,
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    restart_policy="Never",
+                    automount_service_account_token=False,  # scan pods never talk to the Kubernetes API
+                    containers=containers,
+                    volumes=[client.V1Volume(name=COMMON_SPACE_VOLUME, empty_dir=client.V1EmptyDirVolumeSource())],
+                ),
+            ),
+        ),
+    )
+
+
+def scan_job(settings: Settings, scan: ScanRequest) -> client.V1Job:
+    """The scan's Job: the scanner server plus one starter per requested cluster, sharing ``/common-space``."""
+    server_command = ["python", "-m", "skymap_scanner.server", *scanner_args.scanner_server_argv(scan)]
+    server = _container(
+        "skyscan-server",
+        f"{settings.scanner_image}:{scan.docker_tag}",
+        server_command,
+        scanner_server_env(settings, scan),
+        SERVER_RESOURCES,
+    )
+    starters = [
+        _container(f"tms-starter-{i}", settings.starter_image, command, starter_env(settings, scan), CLIENT_RESOURCES)
+        for i, command in enumerate(starter_commands(settings, scan))
+    ]
+    return _job(scan_job_name(scan.scan_id), scan.scan_id, "scanner", settings.k8s_namespace, [server, *starters], 0)
+
+
+def stopper_job(
+    settings: Settings, scan_id: str, namespace: str, condor_clusters: Sequence[Mapping[str, Any]]
+) -> client.V1Job:
+    """The Job that runs ``scanner_client stop`` (condor_rm) once per recorded HTCondor cluster."""
+    env: EnvPlan = {"CONDOR_TOKEN": scanner_args.secret_reference(settings.condor_token_secret)}
+    stoppers = [
+        _container(f"tms-stopper-{i}", settings.starter_image, command, env, CLIENT_RESOURCES)
+        for i, command in enumerate(stopper_commands(condor_clusters))
+    ]
+    return _job(stopper_job_name(scan_id), scan_id, "stopper", namespace, stoppers, STOPPER_BACKOFF_LIMIT)

@@ -1,0 +1,144 @@
+"""Fixtures for launcher tests: kmock's Kubernetes API emulator over real HTTP, settings and scans."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import aiohttp.web
+import kmock
+import pytest
+import pytest_asyncio
+from kubernetes import client
+
+from skydriver.config import Settings
+from skydriver.launchers.base import ScanRequest, WorkerCluster
+from skydriver.launchers.kubernetes import KubernetesLauncher
+
+NAMESPACE = "skyscans"
+# a namespace whose every request the emulator answers with 503, for transient API failures
+BROKEN_NAMESPACE = "broken"
+REAL_SERVER_REASONS = {404: "NotFound", 409: "AlreadyExists"}
+
+
+class KubernetesApiEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator answering conflicts and missing objects as a real API server does: 409/404 ``Status``.
+
+    kmock 0.8 raises these as exceptions, which its server turns into a bare HTTP 500 unless the handler is entered
+    as a context manager (and even then with reasons no API server sends, recorded as emulator errors).
+    """
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        try:
+            return await super()._handle(request)
+        except kmock.KubernetesError as exc:
+            if exc.status not in REAL_SERVER_REASONS:
+                raise
+            name = request.name or (request.data or {}).get("metadata", {}).get("name")
+            resource = request.resource
+            return aiohttp.web.json_response(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Status",
+                    "metadata": {},
+                    "status": "Failure",
+                    "reason": REAL_SERVER_REASONS[exc.status],
+                    "message": f"{resource.plural}.{resource.group} {name!r}: {exc.message}",
+                    "details": {"name": name, "group": resource.group, "kind": resource.plural},
+                    "code": exc.status,
+                },
+                status=exc.status,
+            )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def k8s_emulator() -> AsyncIterator[KubernetesApiEmulator]:
+    """One emulator per test module; every test uses fresh scan ids, so tests never see each other's Jobs."""
+    async with KubernetesApiEmulator() as emulator, kmock.Server(emulator):
+        emulator[kmock.namespace(BROKEN_NAMESPACE)] << 503
+        yield emulator
+
+
+def api_client_for(url: str) -> client.ApiClient:
+    configuration = client.Configuration()
+    configuration.host = url.rstrip("/")
+    return client.ApiClient(configuration)
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: the API server is unreachable."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def k8s_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in {
+        "SKYDRIVER_AUTH": "off",
+        "REST_HOST": "127.0.0.1",
+        "SKYDRIVER_LAUNCHER": "kubernetes",
+        "K8S_NAMESPACE": NAMESPACE,
+        "SKYSCAN_SERVER_IMAGE": "icecube/skymap_scanner",
+        "SKYSCAN_SINGULARITY_DIR": "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner",
+        "SKYDRIVER_STARTER_IMAGE": "ghcr.io/wipacrepo/skydriver:1.0.0",
+        "CONDOR_TOKEN_SECRET": "condor-creds/token",
+        "SKYSCAN_SKYDRIVER_AUTH_SECRET": "skydriver-creds/scanner-token",
+        "SKYSCAN_BROKER_AUTH_SECRET": "broker-creds/token",
+        "SKYSCAN_BROKER_ADDRESS": "broker.example.org/skyscan",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env()
+
+
+@pytest.fixture
+def make_scan() -> Callable[..., ScanRequest]:
+    """A scan with a fresh id, asking for sub-2 twice (two starters) and the local cluster once."""
+
+    def make(**overrides: object) -> ScanRequest:
+        fields: dict[str, object] = {
+            "scan_id": uuid.uuid4().hex,
+            "docker_tag": "3.5.2",
+            "reco_algo": "millipede_wilks",
+            "nsides": {8: 0, 64: 12, 512: 24},
+            "is_real_event": True,
+            "predictive_scanning_threshold": 1.0,
+            "memory": "8GB",
+            "max_reco_time": 1800,
+            "clusters": (
+                WorkerCluster("sub-2", "glidein-cm.icecube.wisc.edu", "sub-2.icecube.wisc.edu", 1234),
+                WorkerCluster("sub-2", "glidein-cm.icecube.wisc.edu", "sub-2.icecube.wisc.edu", 56),
+                WorkerCluster("local", "localhost", "localhost", 3),
+            ),
+            "skydriver_address": "https://skydriver.example.org",
+        }
+        fields.update(overrides)
+        return ScanRequest(**fields)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def launcher(k8s_emulator: KubernetesApiEmulator, k8s_settings: Settings) -> AsyncIterator[KubernetesLauncher]:
+    api_client = api_client_for(str(k8s_emulator.url))
+    yield KubernetesLauncher(k8s_settings, api_client)
+    api_client.close()
+
+
+@pytest.fixture
+def launcher_factory(k8s_settings: Settings) -> Iterator[Callable[..., KubernetesLauncher]]:
+    """Launchers at other API URLs or namespaces (unreachable server, failing namespace)."""
+    api_clients: list[client.ApiClient] = []
+
+    def make(url: str, namespace: str = NAMESPACE) -> KubernetesLauncher:
+        api_clients.append(api_client_for(url))
+        settings = dataclasses.replace(k8s_settings, k8s_namespace=namespace)
+        return KubernetesLauncher(settings, api_clients[-1])
+
+    yield make
+    for api_client in api_clients:
+        api_client.close()
