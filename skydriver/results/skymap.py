@@ -1,0 +1,193 @@
+"""Quick-look PNG sky maps of a `skyscan_result`, for a browser or a chat message.
+
+Figures are built as `matplotlib.figure.Figure` objects drawn by the Agg canvas, never through pyplot's
+global state, so renders may run in worker threads side by side. Each point of the image shows the finest
+scanned pixel containing it (looked up with `healpy.ang2pix`, RING ordering, as skyreader does), so no
+full-resolution HEALPix map is ever allocated.
+"""
+
+import io
+from collections.abc import Sequence
+
+import healpy
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Colormap, Normalize, PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from .pixels import NsidePixels, llh_pixels
+from .summary import CONTOUR_LEVELS_2DLLH, summarize
+
+FULL_SKY_GRID = (1200, 600)
+"""Image cells (RA, Dec) of the Mollweide map: ~0.3 deg, enough for nside 128 and below."""
+ZOOM_GRID = 400
+"""Image cells per side of the zoomed map."""
+ZOOM_EXTENT_LEVEL_2DLLH = 11.83
+"""The zoom frames every pixel within 2*(llh - best) of this (skyreader's 3-sigma Wilks level)."""
+ZOOM_HALF_WIDTH_DEG = (0.5, 30.0)
+ZOOM_COLOR_MAX_2DLLH = 40.0
+"""skyreader's colour-scale maximum for its zoomed maps."""
+CONTOUR_COLORS = {"50%": "black", "90%": "red"}
+COLORMAP = "plasma_r"
+DPI = 100
+
+
+def render_png(result: dict, zoom: bool = False) -> bytes:
+    """A PNG of 2*(llh - best llh) for a validated result: the full sky (Mollweide, RA increasing to the
+    left, as astronomers draw it) or, with `zoom`, a gnomonic view centred on the best fit with the 50%
+    and 90% contours. A result without any finite llh yet gives an empty sky with a note."""
+    levels = llh_pixels(result)
+    summary = summarize(result)
+    best_fit = summary["best_fit"]
+    figure = Figure(figsize=(10, 6.4) if not zoom else (7.5, 7.8), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(_title(result, levels), fontsize=12)
+    if zoom and best_fit is not None:
+        _draw_zoom(figure, levels, summary)
+    else:
+        _draw_full_sky(figure, levels, best_fit)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], best_fit: dict | None) -> None:
+    axes = figure.add_subplot(projection="mollweide")
+    columns, rows = FULL_SKY_GRID
+    x_edges = np.linspace(-np.pi, np.pi, columns + 1)
+    y_edges = np.linspace(-np.pi / 2, np.pi / 2, rows + 1)
+    x, y = np.meshgrid(_centres(x_edges), _centres(y_edges))
+    theta, phi = np.pi / 2 - y, (np.pi - x) % (2 * np.pi)  # x = pi - RA puts RA 180 deg at the centre
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{np.degrees(np.pi - x) % 360:.0f}°"))
+    axes.grid(True, color="grey", alpha=0.5, linewidth=0.5)
+    axes.tick_params(axis="x", labelsize=8, colors="white")
+    if best_fit is None:
+        axes.text(0, 0, "no scanned pixels yet", ha="center", va="center", fontsize=14)
+        return
+    two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
+    norm = PowerNorm(gamma=0.3, vmin=0.0, vmax=max(float(np.nanmax(two_delta)), 1.0))
+    mesh = axes.pcolormesh(x_edges, y_edges, two_delta, norm=norm, cmap=_colormap(), rasterized=True)
+    axes.plot(np.pi - np.radians(best_fit["ra_deg"]), np.radians(best_fit["dec_deg"]),
+              marker="*", markersize=14, color="cyan", markeredgecolor="black", linestyle="none",
+              label=_best_fit_label(best_fit))
+    axes.legend(loc="lower right", fontsize=9, framealpha=0.8)
+    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, pad=0.06)
+    colorbar.set_label(r"$-2\,\Delta \ln L$")
+
+
+def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> None:
+    best_fit = summary["best_fit"]
+    half_width = _zoom_half_width_deg(levels, best_fit)
+    edges = np.linspace(-half_width, half_width, ZOOM_GRID + 1)
+    east, north = np.meshgrid(_centres(edges), _centres(edges))
+    theta, phi = _gnomonic_to_sphere(best_fit["ra_deg"], best_fit["dec_deg"], east, north)
+    two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
+
+    axes = figure.add_subplot()
+    mesh = axes.pcolormesh(edges, edges, two_delta, cmap=_colormap(), rasterized=True,
+                           norm=Normalize(vmin=0.0, vmax=ZOOM_COLOR_MAX_2DLLH))
+    _draw_graticule(axes, east, north, theta, phi, best_fit["ra_deg"])
+    areas = summary["contour_areas_deg2"]
+    for name, level in CONTOUR_LEVELS_2DLLH.items():
+        axes.contour(east, north, np.nan_to_num(two_delta, nan=np.inf), levels=[level],
+                     colors=[CONTOUR_COLORS[name]], linewidths=1.5)
+        axes.plot([], [], color=CONTOUR_COLORS[name], label=f"{name}: {areas[name]:.3g} deg²")
+    axes.plot(0, 0, marker="*", markersize=14, color="cyan", markeredgecolor="black",
+              linestyle="none", label=_best_fit_label(best_fit))
+    axes.set_xlim(half_width, -half_width)  # east to the left, as on the sky
+    axes.set_aspect("equal")
+    axes.set_xlabel("east of best fit [deg, gnomonic]")
+    axes.set_ylabel("north of best fit [deg, gnomonic]")
+    axes.legend(loc="upper right", fontsize=9, framealpha=0.85)
+    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.7, pad=0.09,
+                               extend="max")
+    colorbar.set_label(r"$-2\,\Delta \ln L$")
+
+
+def _sample_two_delta_llh(
+    levels: Sequence[NsidePixels], best_llh: float, theta: np.ndarray, phi: np.ndarray
+) -> np.ndarray:
+    """2*(llh - best) of the finest scanned pixel at each direction; NaN where none has a finite llh."""
+    values = np.full(theta.shape, np.nan)
+    for level in levels:  # coarsest first, so finer pixels overwrite
+        order = np.argsort(level.index)
+        index, llh = level.index[order], level.llh[order]
+        pixel = healpy.ang2pix(level.nside, theta, phi)
+        position = np.minimum(np.searchsorted(index, pixel), index.size - 1)
+        scanned = index[position] == pixel
+        values[scanned] = 2 * (llh[position[scanned]] - best_llh)
+    return values
+
+
+def _zoom_half_width_deg(levels: Sequence[NsidePixels], best_fit: dict) -> float:
+    """Half the zoom's side: frames all pixels within `ZOOM_EXTENT_LEVEL_2DLLH` plus one pixel's size."""
+    best_vector = healpy.ang2vec(np.radians(90 - best_fit["dec_deg"]), np.radians(best_fit["ra_deg"]))
+    reach = 0.0
+    for level in levels:
+        near = level.index[2 * (level.llh - best_fit["llh"]) <= ZOOM_EXTENT_LEVEL_2DLLH]
+        if near.size:
+            vectors = np.atleast_2d(healpy.pix2vec(level.nside, near)).T.reshape(-1, 3)
+            separation = np.degrees(np.arccos(np.clip(vectors @ best_vector, -1, 1))).max()
+            pixel_size = np.degrees(healpy.nside2resol(level.nside))
+            reach = max(reach, separation + pixel_size)
+    low, high = ZOOM_HALF_WIDTH_DEG
+    return float(np.clip(1.2 * reach, low, high))
+
+
+def _gnomonic_to_sphere(
+    ra_deg: float, dec_deg: float, east_deg: np.ndarray, north_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Directions (theta, phi) of tangent-plane points around (RA, Dec), plane offsets in degrees."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    centre = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    east_axis = np.array([-np.sin(ra), np.cos(ra), 0.0])
+    north_axis = np.cross(centre, east_axis)
+    vectors = (centre + np.tan(np.radians(east_deg))[..., None] * east_axis
+               + np.tan(np.radians(north_deg))[..., None] * north_axis)
+    theta, phi = healpy.vec2ang(vectors.reshape(-1, 3))
+    return theta.reshape(east_deg.shape), phi.reshape(east_deg.shape)
+
+
+def _draw_graticule(axes: Axes, east: np.ndarray, north: np.ndarray,
+                    theta: np.ndarray, phi: np.ndarray, ra_centre_deg: float) -> None:
+    """Labelled lines of constant RA and Dec over the zoom."""
+    dec = 90 - np.degrees(theta)
+    ra_offset = (np.degrees(phi) - ra_centre_deg + 180) % 360 - 180  # continuous across RA 0
+    for values, origin in ((dec, 0.0), (ra_offset, ra_centre_deg)):
+        low, high = float(values.min()) + origin, float(values.max()) + origin
+        step = _nice_step((high - low) / 4)
+        lines = axes.contour(east, north, values, levels=np.arange(np.ceil(low / step) * step, high, step) - origin,
+                             colors="white", linewidths=0.6, alpha=0.6, linestyles="solid")
+        axes.clabel(lines, fontsize=8, fmt=lambda v, origin=origin: f"{(v + origin) % 360:g}°" if origin else f"{v:g}°")
+
+
+def _nice_step(rough: float) -> float:
+    magnitude = 10 ** np.floor(np.log10(rough))
+    return float(magnitude * min((1, 2, 5, 10), key=lambda m: abs(m * magnitude - rough)))
+
+
+def _title(result: dict, levels: Sequence[NsidePixels]) -> str:
+    if not result:
+        return "skyscan result: no pixels yet"
+    metadata = next(iter(result.values()))["metadata"]
+    run, event, kind, mjd = (metadata.get(name) for name in ("run_id", "event_id", "event_type", "mjd"))
+    mjd_text = f"{mjd:.5f}" if isinstance(mjd, (int, float)) else str(mjd)
+    nsides = ", ".join(str(level.nside) for level in levels)
+    return f"Run {run}  Event {event}  ({kind}, MJD {mjd_text})\nnsides {nsides}"
+
+
+def _best_fit_label(best_fit: dict) -> str:
+    return f"best fit RA {best_fit['ra_deg']:.2f}°, Dec {best_fit['dec_deg']:.2f}°"
+
+
+def _colormap() -> Colormap:
+    colormap = colormaps[COLORMAP].copy()
+    colormap.set_bad("lightgrey")
+    return colormap
+
+
+def _centres(edges: np.ndarray) -> np.ndarray:
+    return (edges[1:] + edges[:-1]) / 2
