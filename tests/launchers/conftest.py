@@ -7,7 +7,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
-import aiohttp.web
 import kmock
 import pytest
 import pytest_asyncio
@@ -17,48 +16,17 @@ from skydriver.config import Settings
 from skydriver.launchers.base import ScanRequest, WorkerCluster
 from skydriver.launchers.kubernetes import KubernetesLauncher
 
-NAMESPACE = "skyscans"
-# a namespace whose every request the emulator answers with 503, for transient API failures
-BROKEN_NAMESPACE = "broken"
-REAL_SERVER_REASONS = {404: "NotFound", 409: "AlreadyExists"}
-
-
-class KubernetesApiEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator answering conflicts and missing objects as a real API server does: 409/404 ``Status``.
-
-    kmock 0.8 raises these as exceptions, which its server turns into a bare HTTP 500 unless the handler is entered
-    as a context manager (and even then with reasons no API server sends, recorded as emulator errors).
-    """
-
-    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        try:
-            return await super()._handle(request)
-        except kmock.KubernetesError as exc:
-            if exc.status not in REAL_SERVER_REASONS:
-                raise
-            name = request.name or (request.data or {}).get("metadata", {}).get("name")
-            resource = request.resource
-            return aiohttp.web.json_response(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Status",
-                    "metadata": {},
-                    "status": "Failure",
-                    "reason": REAL_SERVER_REASONS[exc.status],
-                    "message": f"{resource.plural}.{resource.group} {name!r}: {exc.message}",
-                    "details": {"name": name, "group": resource.group, "kind": resource.plural},
-                    "code": exc.status,
-                },
-                status=exc.status,
-            )
+from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
 
 @pytest_asyncio.fixture(scope="module")
 async def k8s_emulator() -> AsyncIterator[KubernetesApiEmulator]:
     """One emulator per test module; every test uses fresh scan ids, so tests never see each other's Jobs."""
     async with KubernetesApiEmulator() as emulator, kmock.Server(emulator):
-        emulator[kmock.namespace(BROKEN_NAMESPACE)] << 503
+        for status in FAILING_STATUSES:
+            emulator[kmock.namespace(failing_namespace(status))] << status
         yield emulator
+        assert emulator.errors == [], "the emulator failed on a request it should have answered"
 
 
 def api_client_for(url: str) -> client.ApiClient:
