@@ -1,0 +1,9 @@
+"""MongoDB access: the only package that touches collections. One module per collection, a connection module."""
+
+from .backlog import BacklogStore
+from .connection import Database, open_database
+from .events import EventStore
+from .manifests import ManifestStore, ScanNotFound
+from .results import ResultStore
+
+__all__ = ["BacklogStore", "Database", "EventStore", "ManifestStore", "ResultStore", "ScanNotFound", "open_database"]

@@ -1,0 +1,54 @@
+"""The launch backlog: scans accepted and not yet launched, claimed atomically by the backlog runner.
+
+A claim is a lease (owner + expiry), not a deletion, so a SkyDriver killed mid-launch leaves the entry to be taken
+again when the lease runs out; the launcher's idempotent ``start`` makes the second attempt harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .manifests import now
+
+
+class BacklogStore:
+    def __init__(self, collection: AsyncCollection):
+        self.collection = collection
+
+    async def insert(self, scan_id: str, priority: int, session: AsyncClientSession | None = None) -> None:
+        t = now()
+        entry = {"scan_id": scan_id, "priority": priority, "created": t, "next_attempt_at": t, "attempts": 0, "lease": None}
+        await self.collection.insert_one(entry, session=session)
+
+    async def claim(self, owner: str, lease: dt.timedelta, min_priority: int | None = None) -> dict[str, Any] | None:
+        """The highest-priority, oldest entry that is due and not leased; None if there is none."""
+        t = now()
+        selector: dict[str, Any] = {
+            "next_attempt_at": {"$lte": t},
+            "$or": [{"lease": None}, {"lease.until": {"$lt": t}}],
+        }
+        if min_priority is not None:
+            selector["priority"] = {"$gte": min_priority}
+        return await self.collection.find_one_and_update(
+            selector,
+            {"$set": {"lease": {"owner": owner, "until": t + lease}}, "$inc": {"attempts": 1}},
+            projection={"_id": 0},
+            sort=[("priority", -1), ("created", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def retry_later(self, scan_id: str, delay: float) -> None:
+        await self.collection.update_one(
+            {"scan_id": scan_id}, {"$set": {"lease": None, "next_attempt_at": now() + dt.timedelta(seconds=delay)}}
+        )
+
+    async def remove(self, scan_id: str) -> bool:
+        return (await self.collection.delete_one({"scan_id": scan_id})).deleted_count > 0
+
+    async def count(self) -> int:
+        return await self.collection.count_documents({})

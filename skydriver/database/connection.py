@@ -1,0 +1,95 @@
+"""Connecting to MongoDB (configured, or the embedded child process) and creating the indexes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..config import Settings
+from ..embedded_db import EmbeddedDatabase
+from .backlog import BacklogStore
+from .events import EventStore
+from .manifests import ManifestStore
+from .results import ResultStore
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Database:
+    """The open database and its stores."""
+
+    client: AsyncMongoClient
+    db: AsyncDatabase
+    manifests: ManifestStore
+    events: EventStore
+    results: ResultStore
+    backlog: BacklogStore
+    supports_transactions: bool
+    embedded: EmbeddedDatabase | None = None
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
+        """Run ``work`` atomically where the server can (replica set); else in order, the caller's writes last-wins."""
+        if not self.supports_transactions:
+            return await work(None)
+        async with self.client.start_session() as session:
+            # with_transaction retries TransientTransactionError (write conflicts between concurrent requests)
+            return await session.with_transaction(work)
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.embedded:
+            self.embedded.stop()
+
+
+async def _create_indexes(db: AsyncDatabase) -> None:
+    await db.manifests.create_index("scan_id", unique=True)
+    await db.manifests.create_index(
+        [("lookup.run_id", ASCENDING), ("lookup.event_id", ASCENDING), ("lookup.is_real_event", ASCENDING)]
+    )
+    await db.manifests.create_index(
+        "idempotency_key", unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}
+    )
+    await db.manifests.create_index("teardown_at", partialFilterExpression={"teardown_at": {"$type": "date"}})
+    await db.manifests.create_index("complete")
+    await db.events.create_index("scan_id", unique=True)
+    await db.results.create_index("scan_id", unique=True)
+    await db.backlog.create_index("scan_id", unique=True)
+    await db.backlog.create_index([("priority", DESCENDING), ("created", ASCENDING)])
+
+
+async def open_database(settings: Settings) -> Database:
+    """Connect (starting the embedded server when no MongoDB is configured), create indexes, return the stores."""
+    embedded = None
+    uri = settings.mongodb_uri
+    if not uri:
+        embedded = EmbeddedDatabase(settings.data_dir)
+        uri = await embedded.start()
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=15000)
+        hello = await client.admin.command("hello")
+        db = client[settings.mongodb_database]
+        await _create_indexes(db)
+    except BaseException:
+        if embedded:
+            embedded.stop()
+        raise
+    transactions = bool(hello.get("setName"))
+    LOGGER.info("database ready: %s (transactions: %s)", "embedded" if embedded else "configured", transactions)
+    return Database(
+        client=client,
+        db=db,
+        manifests=ManifestStore(db.manifests),
+        events=EventStore(db.events),
+        results=ResultStore(db.results),
+        backlog=BacklogStore(db.backlog),
+        supports_transactions=transactions,
+        embedded=embedded,
+    )

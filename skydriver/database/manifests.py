@@ -1,0 +1,132 @@
+"""The manifests collection: one small document per scan (its event lives in ``events``).
+
+Every change is one atomic update, so concurrent PATCHes from the scanner and the worker starters lose nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+
+INTERNAL = {"_id": 0}
+
+
+class ScanNotFound(LookupError):
+    """No scan has this id (or it is deleted and deleted scans were not asked for)."""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class ManifestStore:
+    def __init__(self, collection: AsyncCollection):
+        self.collection = collection
+
+    async def insert(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
+        await self.collection.insert_one(dict(doc), session=session)
+
+    async def get(self, scan_id: str, include_deleted: bool = True) -> dict[str, Any]:
+        selector: dict[str, Any] = {"scan_id": scan_id}
+        if not include_deleted:
+            selector["is_deleted"] = False
+        doc = await self.collection.find_one(selector, INTERNAL)
+        if doc is None:
+            raise ScanNotFound(scan_id)
+        return doc
+
+    async def get_by_idempotency_key(self, key: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"idempotency_key": key}, INTERNAL)
+
+    async def find_scan_ids(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> list[str]:
+        selector: dict[str, Any] = {
+            "lookup.run_id": run_id,
+            "lookup.event_id": event_id,
+            "lookup.is_real_event": is_real_event,
+        }
+        if not include_deleted:
+            selector["is_deleted"] = False
+        cursor = self.collection.find(selector, {"_id": 0, "scan_id": 1}).sort("created", 1)
+        return [doc["scan_id"] async for doc in cursor]
+
+    async def update(self, scan_id: str, fields: dict[str, Any], condition: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """``$set`` fields atomically (only where ``condition`` also holds); the updated document, or None."""
+        selector = {"scan_id": scan_id, **(condition or {})}
+        return await self.collection.find_one_and_update(
+            selector, {"$set": {**fields, "last_updated": now()}}, projection=INTERNAL, return_document=ReturnDocument.AFTER
+        )
+
+    async def patch(self, scan_id: str, fields: dict[str, Any], cluster: dict[str, Any] | None) -> dict[str, Any]:
+        """Apply a scanner/starter report in one atomic update per step.
+
+        A cluster report is matched on (collector, schedd, cluster_id): the first report appends it, later ones
+        replace its ``jobs``/``states``. The guarded ``$push`` makes concurrent first reports append it only once.
+        """
+        fields = {**fields, "last_updated": now()}
+        if cluster is None:
+            return await self._update_or_raise({"scan_id": scan_id}, {"$set": fields})
+        key = {k: cluster[k] for k in ("collector", "schedd", "cluster_id")}
+        for _ in range(3):
+            known = await self.collection.find_one_and_update(
+                {"scan_id": scan_id, "condor_clusters": {"$elemMatch": key}},
+                {"$set": {**fields, **{f"condor_clusters.$.{k}": v for k, v in cluster.items() if k not in key}}},
+                projection=INTERNAL,
+                return_document=ReturnDocument.AFTER,
+            )
+            if known is not None:
+                return known
+            new = await self.collection.find_one_and_update(
+                {"scan_id": scan_id, "condor_clusters": {"$not": {"$elemMatch": key}}},
+                {"$set": fields, "$push": {"condor_clusters": cluster}},
+                projection=INTERNAL,
+                return_document=ReturnDocument.AFTER,
+            )
+            if new is not None:
+                return new
+            await self.get(scan_id)  # raises ScanNotFound; else a concurrent first report won the race: go again
+        raise RuntimeError(f"scan {scan_id}: could not record cluster {key}")
+
+    async def _update_or_raise(self, selector: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        doc = await self.collection.find_one_and_update(
+            selector, update, projection=INTERNAL, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise ScanNotFound(selector["scan_id"])
+        return doc
+
+    async def mark_deleted(self, scan_id: str) -> dict[str, Any]:
+        """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
+        await self.collection.update_one(
+            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": now()}}
+        )
+        return await self._update_or_raise({"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}})
+
+    async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> None:
+        """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
+        await self.collection.update_one(
+            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}}
+        )
+
+    async def claim_due_teardown(self, owner: str, lease: dt.timedelta) -> dict[str, Any] | None:
+        """Take one scan whose teardown is due, leased so two SkyDriver replicas never tear down the same one."""
+        t = now()
+        return await self.collection.find_one_and_update(
+            {
+                "complete": False,
+                "teardown_at": {"$lte": t},
+                "$or": [{"teardown_lease": None}, {"teardown_lease.until": {"$lt": t}}],
+            },
+            {"$set": {"teardown_lease": {"owner": owner, "until": t + lease}}},
+            projection=INTERNAL,
+            sort=[("teardown_at", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def unfinished(self) -> list[dict[str, Any]]:
+        """Scans launched and not yet torn down (for reconciliation after a restart)."""
+        cursor = self.collection.find({"complete": False, "launch.status": {"$in": ["launching", "launched"]}}, INTERNAL)
+        return [doc async for doc in cursor]

@@ -1,0 +1,257 @@
+"""Request and response bodies: the single source of truth for the API's shapes (schemas/ is generated from here).
+
+Request models check each argument on its own; checks that need configuration (cluster names, docker tags,
+which reco algorithms the launcher can run) happen in ``scan_arguments``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+
+MAX_NSIDE = 8192
+MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+REAL_EVENT_WORDS = {"real", "real_event"}
+SIMULATED_EVENT_WORDS = {"sim", "simulated", "simulated_event"}
+SCAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+class _Body(BaseModel):
+    """Strict JSON bodies: no type coercion, unknown arguments rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _QueryArgs(BaseModel):
+    """Arguments that may come from a query string (text), so "true"/"123" are accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# requests: public routes
+
+
+class ScanCreate(_Body):
+    """POST /scan."""
+
+    docker_tag: StrictStr = Field(min_length=1, description="Skymap Scanner image tag: v3.1.4, v3.5, v3, latest, ...")
+    cluster: dict[str, Any] | list[Any] = Field(
+        description='HTCondor cluster name -> number of workers ({"sub-2": 1234}), or [[name, n], ...] to repeat a name'
+    )
+    reco_algo: StrictStr = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$", description="reconstruction algorithm")
+    event_i3live_json: dict[str, Any] | StrictStr = Field(description="realtime (i3live) event: a dict or its JSON text")
+    nsides: dict[StrictStr, StrictInt] = Field(description='nside -> pixel extension, ascending: {"8": 0, "64": 12}')
+    real_or_simulated_event: StrictStr = Field(description="real / real_event, or sim / simulated / simulated_event")
+    memory: StrictStr = Field("8GB", description="memory per worker, e.g. 8GB, 4000MB")
+    predictive_scanning_threshold: StrictFloat = Field(1.0, ge=0.1, le=1.0)
+    max_reco_time: StrictInt | None = Field(None, gt=0, description="seconds a single reco may take")
+    priority: StrictInt = Field(0, description="launch order, higher first; >= 100 is a realtime alert (no rate limit)")
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_counts(cls, value: Any) -> Any:
+        pairs = list(value.items()) if isinstance(value, dict) else list(value)
+        if not pairs:
+            raise ValueError("at least one cluster is required")
+        for pair in pairs:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise ValueError(f"{pair!r} is not a [name, number of workers] pair")
+            name, count = pair
+            if not isinstance(count, int) or isinstance(count, bool):
+                raise ValueError(f"cluster {name!r}: the number of workers must be an integer, got {count!r}")
+            if count <= 0:
+                raise ValueError(f"cluster {name!r}: the number of workers must be positive, got {count}")
+        return value
+
+    @field_validator("nsides")
+    @classmethod
+    def _nsides_progression(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("at least one nside is required")
+        previous = 0
+        for key, extension in value.items():
+            if not key.isdigit() or (nside := int(key)) < 1 or nside & (nside - 1) or nside > MAX_NSIDE:
+                raise ValueError(f"nside {key!r} must be a power of two between 1 and {MAX_NSIDE}")
+            if nside <= previous:
+                raise ValueError(f"nsides must be ascending: {key} comes after {previous}")
+            if extension < 0:
+                raise ValueError(f"nside {key}: the pixel extension must be >= 0, got {extension}")
+            previous = nside
+        return value
+
+    @field_validator("real_or_simulated_event")
+    @classmethod
+    def _real_or_simulated(cls, value: str) -> str:
+        if value.lower() not in REAL_EVENT_WORDS | SIMULATED_EVENT_WORDS:
+            raise ValueError("must be one of: real, real_event, sim, simulated, simulated_event")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        match = MEMORY_PATTERN.match(value)
+        if not match or float(match.group(1)) <= 0:
+            raise ValueError(f"{value!r} is not a positive memory size such as 8GB, 512MB, 2GiB")
+        return value.strip()
+
+    def cluster_pairs(self) -> list[tuple[str, int]]:
+        return list(self.cluster.items()) if isinstance(self.cluster, dict) else [(p[0], p[1]) for p in self.cluster]
+
+    def nsides_ints(self) -> dict[int, int]:
+        return {int(k): v for k, v in self.nsides.items()}
+
+    def is_real_event(self) -> bool:
+        return self.real_or_simulated_event.lower() in REAL_EVENT_WORDS
+
+
+class FindScansArgs(_QueryArgs):
+    """GET /scans."""
+
+    run_id: int
+    event_id: int
+    is_real_event: bool
+    include_deleted: bool = False
+
+
+class IncludeDeletedArgs(_QueryArgs):
+    """GET manifest / result."""
+
+    include_deleted: bool = False
+
+
+class ManifestGetArgs(IncludeDeletedArgs):
+    include_event: bool = Field(True, description="false leaves out event_i3live_json_dict (it is 100-500 kB)")
+
+
+class NoArgs(_QueryArgs):
+    """Routes that take no arguments."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# requests: scanner-facing routes
+
+
+class CondorClusterReport(_Body):
+    """An HTCondor cluster a starter submitted; ``states`` are its job-state counts, reported again and again."""
+
+    collector: StrictStr
+    schedd: StrictStr
+    cluster_id: StrictInt = Field(ge=0)
+    jobs: StrictInt = Field(ge=0)
+    states: dict[StrictStr, StrictInt] | None = None
+
+
+class EventMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: StrictInt
+    event_id: StrictInt
+    event_type: StrictStr
+    mjd: float
+    is_real_event: StrictBool
+
+
+class ProcessingStats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    start: dict[str, Any] = {}
+    runtime: dict[str, Any] = {}
+    rate: dict[str, Any] = {}
+    end: str = ""
+    finished: bool = False
+    predictions: dict[str, Any] = {}
+
+
+class Progress(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    summary: str
+    epilogue: str
+    tallies: dict[str, Any]
+    processing_stats: ProcessingStats
+    predictive_scanning_threshold: float
+    last_updated: str
+
+
+class ManifestPatch(_Body):
+    """PATCH /scan/manifest/SCAN_ID: what the scanner and the worker starters report."""
+
+    progress: Progress | None = None
+    event_metadata: EventMetadata | None = None
+    scan_metadata: dict[str, Any] | None = None
+    condor_cluster: CondorClusterReport | None = None
+
+
+class ResultPut(_Body):
+    """PUT /scan/result/SCAN_ID (``skyscan_result`` is checked against HEALPix geometry separately)."""
+
+    skyscan_result: dict[str, Any]
+    is_final: StrictBool
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# responses
+
+
+class CondorCluster(BaseModel):
+    collector: str
+    schedd: str
+    cluster_id: int
+    jobs: int
+    states: dict[str, int] | None = None
+
+
+class LaunchStatus(BaseModel):
+    """SkyDriver's own record of launching and tearing down (an addition to the contract's Manifest)."""
+
+    launcher: str
+    status: Literal["waiting", "launching", "launched", "failed", "stopping", "stopped"]
+    reason: str | None = None
+    attempts: int = 0
+
+
+class Manifest(BaseModel):
+    """The contract's Manifest, plus scan_id, is_deleted, docker_tag (resolved image tag) and launch."""
+
+    scan_id: str
+    is_deleted: bool
+    event_i3live_json_dict: dict[str, Any] | None = Field(None, description="left out with include_event=false")
+    scanner_server_args: str
+    tms_args: list[str]
+    env_vars: dict[str, dict[str, Any]]
+    condor_clusters: list[CondorCluster]
+    event_metadata: EventMetadata | None
+    scan_metadata: dict[str, Any] | None
+    progress: Progress | None
+    complete: bool
+    docker_tag: str
+    launch: LaunchStatus
+
+
+class Result(BaseModel):
+    """The contract's Result, plus scan_id and is_deleted; ``{}`` when no result was written yet."""
+
+    scan_id: str
+    is_deleted: bool
+    skyscan_result: dict[str, Any]
+    is_final: bool
+
+
+class ScanIds(BaseModel):
+    event_id: int
+    scan_ids: list[str]
+
+
+class ScanWhole(BaseModel):
+    """GET /scan/SCAN_ID."""
+
+    manifest: Manifest
+    result: Result | dict[str, Any]
+
+
+class Error(BaseModel):
+    code: int
+    error: str

@@ -1,0 +1,27 @@
+"""The URL map: the contract's routes, and the newer spellings existing clients call, on the same handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
+from .scanner_routes import ManifestReportHandler, ResultReportHandler
+
+SCAN_ID = r"([^/]+)"
+
+ROUTES: list[tuple[str, type]] = [
+    (r"/scans", ScansHandler),
+    (r"/scan", ScanLaunchHandler),
+    (rf"/scan/manifest/{SCAN_ID}", ManifestReportHandler),
+    (rf"/scan/{SCAN_ID}/manifest", ManifestReportHandler),
+    (rf"/scan/result/{SCAN_ID}", ResultReportHandler),
+    (rf"/scan/{SCAN_ID}/result", ResultReportHandler),
+    (rf"/scan/{SCAN_ID}/result/summary", ResultSummaryHandler),
+    (rf"/scan/{SCAN_ID}/skymap\.png", SkymapHandler),
+    (rf"/scan/{SCAN_ID}", ScanHandler),
+]
+
+
+def add_routes(server: Any, handler_args: dict[str, Any]) -> None:
+    for pattern, handler in ROUTES:
+        server.add_route(pattern, handler, handler_args)

@@ -1,0 +1,254 @@
+"""The scan service: what each route does, independent of HTTP (the REST layer only translates).
+
+Responses are built as JSON bytes here because the big parts (the event, the result) are stored as JSON text and
+spliced in unchanged rather than decoded and re-encoded on every poll.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from typing import Any
+
+from . import json_codec
+from .config import Settings
+from .database import Database, ScanNotFound
+from .database.manifests import now
+from .docker_tags import DockerTagResolver
+from .launchers import Launcher, LaunchPlan, ScanRequest, WorkerCluster, plan_for
+from .models import ManifestPatch, ScanCreate
+from .results.validation import ResultValidationError, validate_skyscan_result
+from .scan_arguments import ArgumentError, check_reco_algo, resolve_clusters
+
+LOGGER = logging.getLogger(__name__)
+
+MANIFEST_FIELDS = (
+    "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
+    "scan_metadata", "progress", "complete", "docker_tag",
+)  # fmt: skip
+
+
+class IdempotencyConflict(ValueError):
+    """An Idempotency-Key was reused with a different request body."""
+
+
+def manifest_json(doc: dict[str, Any], event_json: bytes | None) -> bytes:
+    """The Manifest response: the contract's fields (+ scan_id, is_deleted, docker_tag, launch), event spliced in."""
+    view = {k: doc.get(k) for k in MANIFEST_FIELDS}
+    launch = doc.get("launch") or {}
+    view["launch"] = {k: launch.get(k) for k in ("launcher", "status", "reason", "attempts")}
+    if event_json is None:
+        view["event_i3live_json_dict"] = None
+        return json_codec.splice(view, {})
+    return json_codec.splice(view, {"event_i3live_json_dict": event_json})
+
+
+def result_json(doc: dict[str, Any] | None) -> bytes:
+    """The Result response, or ``{}`` when no result was written yet."""
+    if doc is None:
+        return b"{}"
+    view = {"scan_id": doc["scan_id"], "is_deleted": doc["is_deleted"], "is_final": doc["is_final"]}
+    return json_codec.splice(view, {"skyscan_result": doc["json"]})
+
+
+def scan_request(doc: dict[str, Any], skydriver_address: str) -> ScanRequest:
+    """The launcher's view of a stored scan."""
+    req = doc["request"]
+    return ScanRequest(
+        scan_id=doc["scan_id"],
+        docker_tag=doc["docker_tag"],
+        reco_algo=req["reco_algo"],
+        nsides={int(k): v for k, v in req["nsides"].items()},
+        is_real_event=req["is_real_event"],
+        predictive_scanning_threshold=req["predictive_scanning_threshold"],
+        memory=req["memory"],
+        max_reco_time=req["max_reco_time"],
+        clusters=tuple(WorkerCluster(**c) for c in req["clusters"]),
+        skydriver_address=skydriver_address,
+    )
+
+
+def event_lookup(event: dict[str, Any], is_real_event: bool) -> dict[str, Any]:
+    """Run/event ids from the event's plain fields (modern realtime format), so GET /scans finds a scan at once.
+
+    Older formats carry them only inside encoded frames; those scans become findable when the scanner reports
+    ``event_metadata``.
+    """
+    value = event.get("value")
+    data = value.get("data") if isinstance(value, dict) else None
+    run_id, event_id = (data.get("run_id"), data.get("event_id")) if isinstance(data, dict) else (None, None)
+    if isinstance(run_id, int) and isinstance(event_id, int):
+        return {"run_id": run_id, "event_id": event_id, "is_real_event": is_real_event}
+    return {"run_id": None, "event_id": None, "is_real_event": is_real_event}
+
+
+@dataclasses.dataclass
+class ScanService:
+    settings: Settings
+    database: Database
+    tags: DockerTagResolver
+    launcher: Launcher | None
+    skydriver_address: str
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # public routes
+
+    async def create(self, args: ScanCreate, event: dict[str, Any], event_json: bytes, idempotency_key: str | None, body: bytes) -> bytes:
+        """Record a scan durably (event, manifest, backlog entry) and return its Manifest; launching comes later."""
+        request_hash = hashlib.sha256(body).hexdigest()
+        if idempotency_key and (earlier := await self._earlier_request(idempotency_key, request_hash)):
+            return earlier
+        clusters = resolve_clusters(args, self.settings)
+        check_reco_algo(args, self.settings)
+        try:
+            docker_tag = await self.tags.resolve(args.docker_tag)
+        except ValueError as exc:
+            raise ArgumentError("docker_tag", str(exc)) from None
+        scan_id = uuid.uuid4().hex
+        request = {
+            "reco_algo": args.reco_algo,
+            "nsides": {str(k): v for k, v in sorted(args.nsides_ints().items())},
+            "is_real_event": args.is_real_event(),
+            "predictive_scanning_threshold": args.predictive_scanning_threshold,
+            "memory": args.memory,
+            "max_reco_time": args.max_reco_time,
+            "clusters": [dataclasses.asdict(c) for c in clusters],
+            "priority": args.priority,
+            "docker_tag_requested": args.docker_tag,
+        }
+        doc: dict[str, Any] = {
+            "scan_id": scan_id,
+            "is_deleted": False,
+            "created": now(),
+            "docker_tag": docker_tag,
+            "request": request,
+            "condor_clusters": [],
+            "event_metadata": None,
+            "scan_metadata": None,
+            "progress": None,
+            "complete": False,
+            "launch": {"launcher": self.settings.launcher, "status": "waiting", "reason": None, "attempts": 0, "state": None},
+            "teardown_at": None,
+            "teardown_lease": None,
+            "lookup": event_lookup(event, args.is_real_event()),
+            "request_hash": request_hash,
+        }
+        if idempotency_key:
+            doc["idempotency_key"] = idempotency_key
+        plan = plan_for(self.launcher, scan_request(doc, self.skydriver_address))
+        doc.update(dataclasses.asdict(plan))
+
+        async def write(session: Any) -> None:
+            await self.database.events.insert(scan_id, event_json, session)
+            await self.database.manifests.insert(doc, session)
+            await self.database.backlog.insert(scan_id, args.priority, session)
+
+        try:
+            await self.database.in_transaction(write)
+        except Exception as exc:
+            if idempotency_key and "idempotency_key" in str(exc) and (earlier := await self._earlier_request(idempotency_key, request_hash)):
+                return earlier  # a concurrent retry of the same request won
+            raise
+        LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
+        return manifest_json(doc, event_json)
+
+    async def _earlier_request(self, key: str, request_hash: str) -> bytes | None:
+        doc = await self.database.manifests.get_by_idempotency_key(key)
+        if doc is None:
+            return None
+        if doc.get("request_hash") != request_hash:
+            raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different request (scan {doc['scan_id']})")
+        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]))
+
+    async def find(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> bytes:
+        ids = await self.database.manifests.find_scan_ids(run_id, event_id, is_real_event, include_deleted)
+        return json_codec.dumps({"event_id": event_id, "scan_ids": ids})
+
+    async def get_manifest(self, scan_id: str, include_deleted: bool, include_event: bool = True) -> bytes:
+        doc = await self.database.manifests.get(scan_id, include_deleted)
+        return manifest_json(doc, await self.database.events.get_json(scan_id) if include_event else None)
+
+    async def delete_manifest(self, scan_id: str) -> bytes:
+        """Abort: mark deleted, take it out of the backlog, and have the teardown loop stop whatever runs."""
+        await self.database.manifests.get(scan_id)
+        if await self.database.backlog.remove(scan_id):
+            # never launched: nothing to tear down (a launch already in flight is checked by the runner)
+            await self.database.manifests.update(
+                scan_id, {"launch.status": "stopped", "launch.reason": "deleted before launch", "complete": True},
+                condition={"launch.status": "waiting"},
+            )
+        doc = await self.database.manifests.mark_deleted(scan_id)
+        LOGGER.info("scan %s deleted", scan_id)
+        return manifest_json(doc, await self.database.events.get_json(scan_id))
+
+    async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
+        """The result; a final result for a scan still running also schedules its teardown (the contract's effect)."""
+        manifest = await self.database.manifests.get(scan_id, include_deleted)
+        doc = await self.database.results.get(scan_id)
+        if doc is not None and doc["is_deleted"] and not include_deleted:
+            raise ScanNotFound(scan_id)
+        if doc is not None and doc["is_final"] and not manifest["complete"] and manifest.get("teardown_at") is None:
+            await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
+        return result_json(doc)
+
+    async def delete_result(self, scan_id: str) -> bytes:
+        await self.database.manifests.get(scan_id)
+        doc = await self.database.results.mark_deleted(scan_id)
+        return result_json(doc)
+
+    async def get_whole(self, scan_id: str, include_deleted: bool) -> bytes:
+        doc = await self.database.manifests.get(scan_id, include_deleted)
+        manifest = manifest_json(doc, await self.database.events.get_json(scan_id))
+        result = await self.database.results.get(scan_id)
+        if result is not None and result["is_deleted"] and not include_deleted:
+            result = None
+        return b'{"manifest":' + manifest + b',"result":' + result_json(result) + b"}"
+
+    async def result_for_science(self, scan_id: str, include_deleted: bool) -> dict[str, Any]:
+        """The decoded ``skyscan_result`` (for the summary and the sky map); ScanNotFound if none was written."""
+        await self.database.manifests.get(scan_id, include_deleted)
+        doc = await self.database.results.get(scan_id)
+        if doc is None or (doc["is_deleted"] and not include_deleted):
+            raise ScanNotFound(scan_id)
+        return json_codec.loads(doc["json"])[0]
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # scanner-facing routes
+
+    async def patch_manifest(self, scan_id: str, patch: ManifestPatch) -> bytes:
+        fields: dict[str, Any] = {}
+        if patch.progress is not None:
+            fields["progress"] = patch.progress.model_dump()
+        if patch.scan_metadata is not None:
+            fields["scan_metadata"] = patch.scan_metadata
+        if patch.event_metadata is not None:
+            meta = patch.event_metadata.model_dump()
+            fields["event_metadata"] = meta
+            fields["lookup"] = {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]}
+        cluster = patch.condor_cluster.model_dump(exclude_none=True) if patch.condor_cluster else None
+        doc = await self.database.manifests.patch(scan_id, fields, cluster)
+        return manifest_json(doc, None)
+
+    async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
+        """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""
+        manifest = await self.database.manifests.get(scan_id)
+        try:
+            validate_skyscan_result(skyscan_result)
+        except ResultValidationError as exc:
+            raise ArgumentError("skyscan_result", str(exc)) from None
+        stored, accepted = await self.database.results.put(scan_id, json_codec.dumps(skyscan_result, non_finite), is_final)
+        if not accepted:
+            LOGGER.warning("scan %s: partial result after the final one ignored", scan_id)
+        elif is_final and not manifest["complete"]:
+            await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
+            LOGGER.info("scan %s: final result; teardown in %.0fs", scan_id, self.settings.wait_before_teardown)
+        return result_json(stored)
+
+    def _teardown_delay(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.wait_before_teardown)
+
+    def plan(self, doc: dict[str, Any]) -> LaunchPlan:
+        return plan_for(self.launcher, scan_request(doc, self.skydriver_address))

@@ -1,0 +1,88 @@
+"""SkyDriver's process: open the database, serve the REST API, run the background loops, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+from typing import Any
+
+from rest_tools.server import RestHandlerSetup, RestServer
+
+from .auth import rest_handler_auth_config, role_mapping
+from .config import Settings
+from .database import Database, open_database
+from .docker_tags import DockerTagResolver
+from .launchers import Launcher, make_launcher
+from .rest.routes import add_routes
+from .scans import ScanService
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class SkyDriver:
+    """A running SkyDriver: its REST server, database, launcher and background loops."""
+
+    settings: Settings
+    database: Database
+    launcher: Launcher | None
+    service: ScanService
+    rest: RestServer
+    port: int
+    background: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.settings.rest_host}:{self.port}"
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.rest.stop()
+        if self.launcher:
+            await self.launcher.close()
+        await self.database.close()
+        LOGGER.info("SkyDriver stopped")
+
+
+def _bind_port(host: str, port: int) -> int:
+    """Resolve port 0 to a free port up front: the launcher must know the address scanners call back to."""
+    if port:
+        return port
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def start(settings: Settings) -> SkyDriver:
+    """Start everything; the returned SkyDriver is serving when this returns."""
+    settings.check()
+    port = _bind_port(settings.rest_host, settings.rest_port)
+    database = await open_database(settings)
+    try:
+        launcher = make_launcher(settings)
+        service = ScanService(
+            settings=settings,
+            database=database,
+            tags=DockerTagResolver(settings.docker_tags_source, settings.docker_tags),
+            launcher=launcher,
+            skydriver_address=settings.public_address(port),
+        )
+        handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
+        handler_args.update(service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes)
+        rest = RestServer()
+        # bodies up to twice the limit are read so the handler can answer 413 with a reason; beyond, tornado refuses
+        rest.max_body_size = 2 * settings.max_body_bytes
+        add_routes(rest, handler_args)
+        rest.startup(address=settings.rest_host, port=port)
+    except BaseException:
+        await database.close()
+        raise
+    driver = SkyDriver(settings, database, launcher, service, rest, port)
+    LOGGER.info(
+        "SkyDriver serving at %s (launcher: %s, auth: %s)", driver.address, settings.launcher, "on" if settings.auth_enabled else "off"
+    )
+    return driver

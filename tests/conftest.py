@@ -1,0 +1,123 @@
+"""Shared test fixtures: one real MongoDB-wire server (SecantusDB) for the session, SkyDriver instances on it.
+
+Each SkyDriver gets its own database name on the shared server, so tests are isolated without paying a server
+start each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_tools.utils.auth import Auth
+
+from skydriver.config import Settings
+from skydriver.embedded_db import EmbeddedDatabase
+from skydriver.server import SkyDriver, start
+from tests.http_client import HttpClient
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EVENTS = SHARED_DATA / "events"
+RESULTS = SHARED_DATA / "results"
+MODERN_EVENT = EVENTS / "138632_31747601.json"
+PRODUCTION_RESULT = RESULTS / "run00136766.evt000007637140.nsides_8_64_512.json"
+AUTH_SECRET = "skydriver-test-secret-" + "0123456789abcdef" * 4  # HS512 wants >= 64 bytes
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real SecantusDB server for the whole session (or MONGODB_URI, to run the suite against a real MongoDB)."""
+    if uri := os.environ.get("TEST_MONGODB_URI"):
+        yield uri
+        return
+    import asyncio
+
+    server = EmbeddedDatabase(tmp_path_factory.mktemp("secantus"))
+    uri = asyncio.run(server.start())
+    yield uri
+    server.stop()
+
+
+def make_settings(mongo_uri: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings as from the environment, on the shared server, with a fresh database name."""
+    env = {
+        "SKYDRIVER_AUTH": "on",
+        "AUTH_SECRET": AUTH_SECRET,
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_DATABASE": f"test_{uuid.uuid4().hex[:12]}",
+        "REST_PORT": "0",
+        "SKYDRIVER_DATA_DIR": str(data_dir),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return dataclasses.replace(settings, **overrides)
+
+
+def token(role: str) -> str:
+    """A real signed token: role "user" (IceCube group), "system" (scanner), or "outsider" (no role)."""
+    payload = {
+        "user": {"groups": ["/institutions/IceCube/UW-Madison"]},
+        "system": {"skydriver_role": "system"},
+        "outsider": {"groups": ["/institutions/SomewhereElse"]},
+    }[role]
+    return Auth(AUTH_SECRET, algorithm="HS512").create_token(f"test-{role}", payload=payload)
+
+
+@pytest.fixture
+def settings(mongo_uri: str, tmp_path: Path) -> Settings:
+    return make_settings(mongo_uri, tmp_path)
+
+
+@pytest.fixture
+async def driver(settings: Settings) -> AsyncIterator[SkyDriver]:
+    running = await start(settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+def user(driver: SkyDriver) -> HttpClient:
+    return HttpClient(driver.address, token("user"))
+
+
+@pytest.fixture
+def system(driver: SkyDriver) -> HttpClient:
+    return HttpClient(driver.address, token("system"))
+
+
+@pytest.fixture(scope="session")
+def modern_event() -> dict[str, Any]:
+    return json.loads(MODERN_EVENT.read_text())
+
+
+@pytest.fixture(scope="session")
+def production_result_text() -> str:
+    return PRODUCTION_RESULT.read_text()
+
+
+def scan_body(event: dict[str, Any] | str, **overrides: Any) -> dict[str, Any]:
+    """A valid POST /scan body, as an alert pipeline sends it."""
+    body = {
+        "docker_tag": "latest",
+        "cluster": {"sub-2": 1234},
+        "reco_algo": "millipede_wilks",
+        "event_i3live_json": event,
+        "nsides": {"8": 0, "64": 12, "512": 24},
+        "real_or_simulated_event": "real",
+    }
+    body.update(overrides)
+    return body

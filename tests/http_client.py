@@ -1,0 +1,63 @@
+"""A small async HTTP client for tests (tornado's, so the in-process SkyDriver shares the event loop)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+
+class Response:
+    def __init__(self, status: int, body: bytes, headers: Any):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self) -> Any:
+        return json.loads(self.body)  # the stdlib parser: keeps NaN, as analysts' scripts do
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class HttpClient:
+    def __init__(self, address: str, token: str | None = None):
+        self.address = address
+        self.token = token
+
+    async def request(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+        raw: bytes | None = None, headers: dict[str, str] | None = None,
+    ) -> Response:  # fmt: skip
+        url = self.address + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+        if raw is None and method in ("POST", "PUT", "PATCH"):
+            raw = b""
+        request = HTTPRequest(
+            url, method=method, body=raw, headers=all_headers, request_timeout=60, allow_nonstandard_methods=True
+        )
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        return Response(response.code, response.body or b"", response.headers)
+
+    async def get(self, path: str, **kw: Any) -> Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return await self.request("POST", path, body, **kw)
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return await self.request("PATCH", path, body, **kw)
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return await self.request("PUT", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Response:
+        return await self.request("DELETE", path, **kw)
