@@ -14,7 +14,7 @@ from pathlib import Path
 from . import commands
 from .idtoken import install_idtoken_from_env
 from .memory_size import MemorySizeError, request_memory_mb
-from .reporter import ManifestReporter, ReportError, ReporterConfigError
+from .reporter import ManifestReporter, ReporterConfigError, ReportError
 from .schedd import HTCondorSchedd, ScheddError
 from .startup_file import StartupFileTimeout
 from .submit_description import ClientJobSpec

@@ -74,7 +74,7 @@ class HTCondorSchedd:
             # spooled jobs wait on hold until their input files are uploaded
             _ask(f"spooling input files of cluster {result.cluster()} to {self._where}", self._schedd.spool, result)
         LOGGER.info("submitted cluster %s (%s jobs) to %s", result.cluster(), count, self._where)
-        return result.cluster()
+        return int(result.cluster())
 
     def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
         constraint = f"ClusterId == {cluster_id}"

@@ -100,7 +100,12 @@ def startup_json(tmp_path):
     """A startup file like the scanner server writes to the shared volume."""
     path = tmp_path / "common-space" / "startup.json"
     path.parent.mkdir()
-    path.write_text(json.dumps({"mq_basename": "to-clients-abc123", "baseline_GCD_file": "GeoCalibDetectorStatus.i3.gz", "GCDQp_packet": []}))
+    startup = {
+        "mq_basename": "to-clients-abc1",
+        "baseline_GCD_file": "GeoCalibDetectorStatus.i3.gz",
+        "GCDQp_packet": [],
+    }
+    path.write_text(json.dumps(startup))
     return path
 
 

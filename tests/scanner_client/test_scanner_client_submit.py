@@ -78,7 +78,7 @@ def test_bad_memory_sizes_are_refused(size):
         (["python", "-m", "x"], '"python -m x"'),
         (["--name", "two words"], "\"--name 'two words'\""),
         (["it's"], "\"'it''s'\""),
-        (['say "hi"'], "\"'say \"\"hi\"\"'\""),
+        (['say "hi"'], '"\'say ""hi""\'"'),
         (['"q"'], '"""q"""'),
         ([""], "\"''\""),
     ],

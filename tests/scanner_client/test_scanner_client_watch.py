@@ -9,7 +9,7 @@ from scanner_client.job_states import count_states, is_finished
 from scanner_client.reporter import CondorCluster, ManifestReporter
 from scanner_client.watcher import watch_cluster
 
-I, R, H, C, X = JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD, JobStatus.COMPLETED, JobStatus.REMOVED
+IDLE, R, H, C, X = JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD, JobStatus.COMPLETED, JobStatus.REMOVED
 
 
 def states(idle=0, running=0, held=0, completed=0, removed=0):
@@ -26,7 +26,7 @@ def reported_states(skydriver):
 
 
 def test_every_status_is_counted_under_one_of_the_five_states():
-    statuses = [I, R, JobStatus.TRANSFERRING_OUTPUT, JobStatus.SUSPENDED, H, C, C, X]
+    statuses = [IDLE, R, JobStatus.TRANSFERRING_OUTPUT, JobStatus.SUSPENDED, H, C, C, X]
     assert count_states(statuses) == states(idle=1, running=3, held=1, completed=2, removed=1)
     assert count_states([]) == states()
 
@@ -41,7 +41,7 @@ def test_finished_means_no_job_can_run_any_more(counts, finished):
 
 
 def test_counts_are_reported_each_round_until_all_jobs_are_done(fake_schedd, cluster, skydriver):
-    fake_schedd.status_rounds = [[I, I, I], [R, R, H], [C, C, X]]
+    fake_schedd.status_rounds = [[IDLE, IDLE, IDLE], [R, R, H], [C, C, X]]
     reporter = ManifestReporter(skydriver.url, "abc123")
 
     last = watch_cluster(fake_schedd, cluster, reporter, interval=0, stop=threading.Event())
