@@ -74,8 +74,7 @@ async def start(settings: Settings) -> SkyDriver:
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes)
         rest = RestServer()
-        # bodies up to twice the limit are read so the handler can answer 413 with a reason; beyond, tornado refuses
-        rest.max_body_size = 2 * settings.max_body_bytes
+        rest.max_body_size = settings.max_body_bytes  # (RestServer ignores its constructor's max_body_size)
         add_routes(rest, handler_args)
         rest.startup(address=settings.rest_host, port=port)
     except BaseException:

@@ -73,7 +73,8 @@ class ManifestStore:
         for _ in range(3):
             known = await self.collection.find_one_and_update(
                 {"scan_id": scan_id, "condor_clusters": {"$elemMatch": key}},
-                {"$set": {**fields, **{f"condor_clusters.$.{k}": v for k, v in cluster.items() if k not in key}}},
+                {"$set": {**fields, **{f"condor_clusters.$[c].{k}": v for k, v in cluster.items() if k not in key}}},
+                array_filters=[{f"c.{k}": v for k, v in key.items()}],
                 projection=INTERNAL,
                 return_document=ReturnDocument.AFTER,
             )

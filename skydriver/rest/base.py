@@ -72,8 +72,12 @@ def api(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@tornado.web.stream_request_body
 class BaseHandler(RestHandler):
-    """JSON in, JSON out, through the scan service."""
+    """JSON in, JSON out, through the scan service.
+
+    Bodies are streamed in so an oversized one is refused (413, with the reason) before it is read into memory.
+    """
 
     def initialize(self, service: ScanService, role_mapping: Any, max_body_bytes: int, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(**kwargs)
@@ -81,13 +85,24 @@ class BaseHandler(RestHandler):
         self.role_mapping = role_mapping
         self.max_body_bytes = max_body_bytes
         self._body: tuple[dict[str, Any], bool] | None = None
+        self._chunks: list[bytes] = []
+        self._received = 0
 
     def prepare(self) -> None:
         super().prepare()
-        if len(self.request.body) > self.max_body_bytes:
-            raise ApiError(
-                413, f"request body is {len(self.request.body)} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)"
-            )
+        declared = self.request.headers.get("Content-Length", "0")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise ApiError(413, f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
+        self.request.connection.set_max_body_size(self.max_body_bytes)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+
+    @property
+    def body_bytes(self) -> bytes:
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
 
     def write_error(self, status_code: int = 500, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -98,11 +113,11 @@ class BaseHandler(RestHandler):
     def json_body(self) -> tuple[dict[str, Any], bool]:
         """The body as a dict, and whether it held NaN/Infinity tokens."""
         if self._body is None:
-            if not self.request.body.strip():
+            if not self.body_bytes.strip():
                 self._body = {}, False
             else:
                 try:
-                    value, non_finite = json_codec.loads(self.request.body)
+                    value, non_finite = json_codec.loads(self.body_bytes)
                 except json_codec.JsonDecodeError as exc:
                     raise ApiError(400, str(exc)) from None
                 if not isinstance(value, dict):

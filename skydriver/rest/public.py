@@ -44,7 +44,7 @@ class ScanLaunchHandler(BaseHandler):
         key = self.request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not 1 <= len(key) <= 200:
             raise ApiError(400, f"header '{IDEMPOTENCY_HEADER}': must be 1-200 characters")
-        self.write_json(await self.service.create(args, event, event_json, key, self.request.body))
+        self.write_json(await self.service.create(args, event, event_json, key, self.body_bytes))
 
 
 class ManifestHandler(BaseHandler):
