@@ -112,7 +112,7 @@ def test_a_whole_scan_reports_like_the_skymap_scanner(tmp_path: Path, skydriver:
 
 
 def test_a_killed_worker_pixels_are_redone(tmp_path: Path, skydriver: RecordingSkyDriver) -> None:
-    server, starter = _start(tmp_path, skydriver, reco_seconds=0.01)
+    server, starter = _start(tmp_path, skydriver, reco_seconds=0.003)
     _wait_for(lambda: any(p["tallies"]["total recos"] > 20 for p in _progress_reports(skydriver)), "first recos")
     workers = psutil.Process(starter.pid).children()
     assert len(workers) == 2
