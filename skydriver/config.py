@@ -117,6 +117,8 @@ class Settings:
     launch_interval: float  # LAUNCH_INTERVAL: seconds between launches (rate limit; priority>=100 skips it)
     launch_max_attempts: int  # LAUNCH_MAX_ATTEMPTS: tries before a scan is marked failed
     launch_retry_backoff: float  # LAUNCH_RETRY_BACKOFF: seconds before the first retry (doubles each time)
+    launch_timeout: float  # LAUNCH_TIMEOUT: seconds one launch or teardown may take before it counts as failed
+    reconcile_interval: float  # RECONCILE_INTERVAL: seconds between polls of running scans' launchers
     wait_before_teardown: float  # WAIT_BEFORE_TEARDOWN: seconds after the final result
     k8s_namespace: str  # K8S_NAMESPACE: where scan Jobs run
     scanner_image: str  # SKYSCAN_SERVER_IMAGE: scanner server image, tag appended
@@ -133,7 +135,7 @@ class Settings:
     def from_env(cls) -> Settings:
         rest_host = _env("REST_HOST", "127.0.0.1")
         rest_port = _int("REST_PORT", 8080, minimum=0)
-        launcher = _env("SKYDRIVER_LAUNCHER", "none").lower()
+        launcher = _env("SKYDRIVER_LAUNCHER", "local").lower()
         if launcher not in LAUNCHERS:
             raise ConfigError(f"SKYDRIVER_LAUNCHER={launcher!r} must be one of {', '.join(LAUNCHERS)}")
         tags_source = _env("SKYSCAN_DOCKER_TAGS_SOURCE", "list").lower()
@@ -159,6 +161,8 @@ class Settings:
             launch_interval=_float("LAUNCH_INTERVAL", 5.0),
             launch_max_attempts=_int("LAUNCH_MAX_ATTEMPTS", 5, minimum=1),
             launch_retry_backoff=_float("LAUNCH_RETRY_BACKOFF", 10.0),
+            launch_timeout=_float("LAUNCH_TIMEOUT", 120.0, minimum=1.0),
+            reconcile_interval=_float("RECONCILE_INTERVAL", 60.0, minimum=0.1),
             wait_before_teardown=_float("WAIT_BEFORE_TEARDOWN", 60.0),
             k8s_namespace=_env("K8S_NAMESPACE", "skydriver"),
             scanner_image=_env("SKYSCAN_SERVER_IMAGE", "icecube/skymap_scanner"),

@@ -11,12 +11,15 @@ from typing import Any
 from rest_tools.server import RestHandlerSetup, RestServer
 
 from .auth import rest_handler_auth_config, role_mapping
+from .backlog_runner import BacklogRunner
 from .config import Settings
 from .database import Database, open_database
 from .docker_tags import DockerTagResolver
 from .launchers import Launcher, make_launcher
 from .rest.routes import add_routes
+from .reconcile import reconcile_forever
 from .scans import ScanService
+from .teardown import TeardownLoop
 
 LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +84,11 @@ async def start(settings: Settings) -> SkyDriver:
         await database.close()
         raise
     driver = SkyDriver(settings, database, launcher, service, rest, port)
+    driver.background.append(asyncio.create_task(TeardownLoop(settings, database, launcher).run_forever()))
+    if launcher is not None:
+        runner = BacklogRunner(settings, database, launcher, service.skydriver_address)
+        driver.background.append(asyncio.create_task(runner.run_forever()))
+        driver.background.append(asyncio.create_task(reconcile_forever(settings, database, launcher)))
     LOGGER.info(
         "SkyDriver serving at %s (launcher: %s, auth: %s)", driver.address, settings.launcher, "on" if settings.auth_enabled else "off"
     )

@@ -53,6 +53,7 @@ def make_settings(mongo_uri: str, data_dir: Path, **overrides: Any) -> Settings:
         "MONGODB_DATABASE": f"test_{uuid.uuid4().hex[:12]}",
         "REST_PORT": "0",
         "SKYDRIVER_DATA_DIR": str(data_dir),
+        "SKYDRIVER_LAUNCHER": "none",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

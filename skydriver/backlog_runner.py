@@ -1,0 +1,103 @@
+"""The backlog runner: takes accepted scans from the backlog and launches each exactly once.
+
+Claims are leases in the database, so two SkyDriver replicas never take the same entry and a SkyDriver killed
+mid-launch leaves the entry to be taken again; the launcher's ``start`` is idempotent on the scan id, so taking it
+again does not launch twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+
+from .config import Settings
+from .database import Database, ScanNotFound
+from .launchers import Launcher, LaunchError
+from .scans import scan_request
+
+LOGGER = logging.getLogger(__name__)
+
+REALTIME_PRIORITY = 100  # alerts at or above this skip the rate limit
+IDLE_SLEEP = 1.0
+
+
+class BacklogRunner:
+    def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str):
+        self.settings = settings
+        self.database = database
+        self.launcher = launcher
+        self.skydriver_address = skydriver_address
+        self.owner = f"backlog-{uuid.uuid4().hex[:8]}"
+        self._last_launch = -float("inf")
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                worked = await self.step()
+            except Exception:
+                LOGGER.exception("backlog runner step failed; going on")
+                worked = False
+            if not worked:
+                await asyncio.sleep(IDLE_SLEEP)
+
+    async def step(self) -> bool:
+        """Claim and launch one entry; False when nothing was due."""
+        rate_limited = time.monotonic() - self._last_launch < self.settings.launch_interval
+        lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
+        entry = await self.database.backlog.claim(self.owner, lease, REALTIME_PRIORITY if rate_limited else None)
+        if entry is None:
+            return False
+        scan_id = entry["scan_id"]
+        try:
+            manifest = await self.database.manifests.get(scan_id)
+        except ScanNotFound:
+            LOGGER.warning("backlog entry for unknown scan %s dropped", scan_id)
+            await self.database.backlog.remove(scan_id)
+            return True
+        # waiting -> launching is the one transition a concurrent DELETE can also take (waiting -> stopped)
+        claimed = await self.database.manifests.update(
+            scan_id,
+            {"launch.status": "launching", "launch.attempts": entry["attempts"], "launch.launcher": self.launcher.name},
+            condition={"is_deleted": False, "launch.status": {"$in": ["waiting", "launching"]}},
+        )
+        if claimed is None:
+            LOGGER.info("scan %s was deleted before launch; dropped from the backlog", scan_id)
+            await self.database.backlog.remove(scan_id)
+            return True
+        scan = scan_request(manifest, self.skydriver_address)
+        plan = self.launcher.plan(scan)
+        await self.database.manifests.update(
+            scan_id, {"scanner_server_args": plan.scanner_server_args, "tms_args": plan.tms_args, "env_vars": plan.env_vars}
+        )
+        self._last_launch = time.monotonic()
+        try:
+            state = await asyncio.wait_for(self.launcher.start(scan, plan), self.settings.launch_timeout)
+        except Exception as exc:  # a launch failure of any kind is recorded, never lost
+            await self._failed(scan_id, entry["attempts"], exc)
+            return True
+        await self.database.manifests.update(
+            scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None}
+        )
+        await self.database.backlog.remove(scan_id)
+        LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, entry["attempts"])
+        return True
+
+    async def _failed(self, scan_id: str, attempts: int, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        retryable = exc.retryable if isinstance(exc, LaunchError) else True
+        if retryable and attempts < self.settings.launch_max_attempts:
+            delay = self.settings.launch_retry_backoff * 2 ** (attempts - 1)
+            LOGGER.warning("scan %s: launch attempt %d failed (%s); retrying in %.0fs", scan_id, attempts, reason, delay)
+            await self.database.manifests.update(scan_id, {"launch.status": "waiting", "launch.reason": reason})
+            await self.database.backlog.retry_later(scan_id, delay)
+            return
+        LOGGER.error("scan %s: launch failed after %d attempt(s): %s", scan_id, attempts, reason)
+        await self.database.manifests.update(
+            scan_id, {"launch.status": "failed", "launch.reason": f"launch failed after {attempts} attempt(s): {reason}"}
+        )
+        # whatever part of it may have started is removed by the teardown loop
+        await self.database.manifests.schedule_teardown(scan_id, dt.datetime.now(dt.timezone.utc))
+        await self.database.backlog.remove(scan_id)

@@ -1,0 +1,162 @@
+"""The local launcher: a scan's scanner server and its worker starters as child processes of this machine.
+
+The embedded default: it runs the reference scanner (``skydriver.reference_scanner``) through the same launcher
+interface, manifest fields and teardown as Kubernetes. Each scan gets a directory under the data directory with its
+logs and a ``launch.json`` that records its processes (pid + start time, so a reused pid is never mistaken for
+ours); it is written before ``start`` returns, so a restarted SkyDriver finds, re-attaches and stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..auth import system_token
+from ..config import Settings
+from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+from .scanner_args import scanner_env, scanner_server_argv
+
+LOGGER = logging.getLogger(__name__)
+
+SERVER_MODULE = "skydriver.reference_scanner.server"
+STARTER_MODULE = "skydriver.reference_scanner.starter"
+STOP_GRACE_SECONDS = 10.0
+REDACTED_TOKEN = {"redacted": "a SkyDriver system token minted for this scan at launch"}
+
+
+class LocalLauncher(Launcher):
+    name = "local"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.scans_dir = settings.data_dir / "scans"
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def scan_dir(self, scan_id: str) -> Path:
+        return self.scans_dir / scan_id
+
+    def _commands(self, scan: ScanRequest) -> tuple[list[str], list[list[str]]]:
+        work = self.scan_dir(scan.scan_id)
+        server = [sys.executable, "-m", SERVER_MODULE, *scanner_server_argv(scan, common_space=str(work))]
+        starters = [
+            [
+                sys.executable, "-m", STARTER_MODULE, "--n-workers", str(cluster.n_workers),
+                "--client-startup-json", str(work / "startup.json"), "--logs-directory", str(work / "logs"),
+            ]  # fmt: skip
+            for cluster in scan.clusters
+        ]
+        return server, starters
+
+    def _env(self, scan: ScanRequest) -> dict[str, str]:
+        return scanner_env(scan, self.settings.progress_interval, self.settings.result_interval)
+
+    def plan(self, scan: ScanRequest) -> LaunchPlan:
+        server, starters = self._commands(scan)
+        env: dict[str, Any] = {**self._env(scan), "SKYSCAN_SKYDRIVER_AUTH": REDACTED_TOKEN}
+        return LaunchPlan(
+            scanner_server_args=shlex.join(server),
+            tms_args=[shlex.join(s) for s in starters],
+            env_vars={"scanner_server": env, "tms_starters": env},
+        )
+
+    async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
+        return await asyncio.to_thread(self._start, scan)
+
+    def _start(self, scan: ScanRequest) -> dict[str, Any]:
+        work = self.scan_dir(scan.scan_id)
+        record = work / "launch.json"
+        if record.exists():
+            LOGGER.info("scan %s already launched locally (%s)", scan.scan_id, record)
+            return json.loads(record.read_text())
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self._env(scan), "SKYSCAN_SKYDRIVER_AUTH": system_token(self.settings, scan.scan_id)}
+        server, starters = self._commands(scan)
+        processes = []
+        try:
+            for role, argv in [("server", server), *((f"starter-{i}", s) for i, s in enumerate(starters))]:
+                processes.append(self._spawn(role, argv, env, work))
+        except OSError as exc:
+            self._kill(processes)
+            raise LaunchError(f"could not start local process: {exc}") from exc
+        state = {"scan_dir": str(work), "processes": processes}
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(record)
+        return state
+
+    def _spawn(self, role: str, argv: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
+        with open(work / "logs" / f"{role}.log", "ab") as log:
+            # own session: the process group is the unit that stop() signals (a starter's workers included)
+            child = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._children[child.pid] = child
+        LOGGER.info("started %s (pid %d): %s", role, child.pid, shlex.join(argv))
+        return {"role": role, "pid": child.pid, "create_time": psutil.Process(child.pid).create_time()}
+
+    def _alive(self, process: dict[str, Any]) -> bool:
+        """Running and really ours (same start time); reaps our own exited children."""
+        child = self._children.get(process["pid"])
+        if child is not None and child.poll() is not None:
+            return False
+        try:
+            found = psutil.Process(process["pid"])
+            return abs(found.create_time() - process["create_time"]) < 0.01 and found.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def _state(self, scan_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        if state.get("processes"):
+            return state
+        record = self.scan_dir(scan_id) / "launch.json"
+        return json.loads(record.read_text()) if record.exists() else {"processes": []}
+
+    async def poll(self, scan_id: str, state: dict[str, Any]) -> ScanState:
+        processes = self._state(scan_id, state)["processes"]
+        server = next((p for p in processes if p["role"] == "server"), None)
+        if server is None:
+            return ScanState.GONE
+        if self._alive(server):
+            return ScanState.RUNNING
+        child = self._children.get(server["pid"])
+        if child is None:
+            # not our child (SkyDriver restarted): its exit status is lost with the process
+            return ScanState.GONE if not any(self._alive(p) for p in processes) else ScanState.FAILED
+        return ScanState.FINISHED if child.returncode == 0 else ScanState.FAILED
+
+    async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
+        processes = self._state(scan_id, state)["processes"]
+        await asyncio.to_thread(self._kill, processes)
+
+    def _kill(self, processes: list[dict[str, Any]]) -> None:
+        """SIGTERM each process group (the starter stops its workers), then SIGKILL what is left."""
+        for p in processes:
+            self._signal_group(p["pid"], signal.SIGTERM)  # the group too, even if its leader already exited
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while any(self._alive(p) for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for p in processes:
+            self._signal_group(p["pid"], signal.SIGKILL)  # whatever the group left behind
+            child = self._children.pop(p["pid"], None)
+            if child is not None:
+                child.wait()
+
+    @staticmethod
+    def _signal_group(pid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def close(self) -> None:
+        """Leave scans running across a SkyDriver restart; only forget the process handles."""
+        self._children.clear()

@@ -1,0 +1,58 @@
+"""Reconciliation: poll every running scan's launcher, on start and then periodically.
+
+Live scans are left running (re-attached); scans whose processes or Job vanished while nobody watched are marked
+stopped with the reason; scans whose server ended are torn down so their workers are not left behind. An engine
+that cannot be reached says UNKNOWN, and UNKNOWN changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .config import Settings
+from .database import Database
+from .database.manifests import now
+from .launchers import Launcher, ScanState
+
+LOGGER = logging.getLogger(__name__)
+
+
+async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, int]:
+    """Poll each launched, unfinished scan once; return how many were found in each state."""
+    seen: dict[str, int] = {}
+    for doc in await database.manifests.unfinished():
+        launch = doc["launch"]
+        if launch["launcher"] != launcher.name or launch["status"] != "launched":
+            continue
+        scan_id = doc["scan_id"]
+        state = await launcher.poll(scan_id, launch.get("state") or {})
+        seen[state.value] = seen.get(state.value, 0) + 1
+        if state is ScanState.GONE:
+            LOGGER.warning("scan %s: its %s processes are gone; marked stopped", scan_id, launcher.name)
+            await database.manifests.update(
+                scan_id,
+                {
+                    "launch.status": "stopped",
+                    "launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching",
+                    "complete": True,
+                },
+                condition={"complete": False},
+            )
+        elif state in (ScanState.FINISHED, ScanState.FAILED) and doc.get("teardown_at") is None:
+            LOGGER.info("scan %s: scanner server %s; scheduling teardown", scan_id, state.value)
+            if state is ScanState.FAILED:
+                await database.manifests.update(scan_id, {"launch.reason": "the scanner server failed"})
+            await database.manifests.schedule_teardown(scan_id, now())
+    return seen
+
+
+async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher) -> None:
+    while True:
+        try:
+            seen = await reconcile_once(database, launcher)
+            if seen:
+                LOGGER.info("reconciled running scans: %s", seen)
+        except Exception:
+            LOGGER.exception("reconciliation failed; going on")
+        await asyncio.sleep(settings.reconcile_interval)

@@ -1,0 +1,78 @@
+"""The teardown loop: stops a scan's server, workers and HTCondor clusters when it is due, then marks it complete.
+
+Teardowns are scheduled in the database (``teardown_at``: after the final result plus WAIT_BEFORE_TEARDOWN, or now
+on DELETE), never as a sleep in a request handler, so a SkyDriver restarted during the delay still tears down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from .config import Settings
+from .database import Database
+from .database.manifests import now
+from .launchers import Launcher
+
+LOGGER = logging.getLogger(__name__)
+
+IDLE_SLEEP = 1.0
+
+
+class TeardownLoop:
+    def __init__(self, settings: Settings, database: Database, launcher: Launcher | None):
+        self.settings = settings
+        self.database = database
+        self.launcher = launcher
+        self.owner = f"teardown-{uuid.uuid4().hex[:8]}"
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                worked = await self.step()
+            except Exception:
+                LOGGER.exception("teardown step failed; going on")
+                worked = False
+            if not worked:
+                await asyncio.sleep(IDLE_SLEEP)
+
+    async def step(self) -> bool:
+        """Tear down one due scan; False when none was due."""
+        lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
+        doc = await self.database.manifests.claim_due_teardown(self.owner, lease)
+        if doc is None:
+            return False
+        scan_id, launch = doc["scan_id"], doc["launch"]
+        if launch["status"] == "launching":
+            await self._later(scan_id, 2.0, "launch still in flight")
+            return True
+        if launch["status"] in ("launched", "stopping", "failed") and launch["launcher"] != "none":
+            if self.launcher is None or self.launcher.name != launch["launcher"]:
+                await self._later(scan_id, 60.0, f"launcher {launch['launcher']!r} is not configured here")
+                return True
+            await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
+            try:
+                await asyncio.wait_for(
+                    self.launcher.stop(scan_id, launch.get("state") or {}, doc.get("condor_clusters") or []),
+                    self.settings.launch_timeout,
+                )
+            except Exception as exc:
+                await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
+                return True
+        await self.database.backlog.remove(scan_id)
+        fields: dict[str, Any] = {"complete": True, "teardown_lease": None}
+        if launch["status"] != "failed":
+            fields["launch.status"] = "stopped"
+            fields["launch.reason"] = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
+        await self.database.manifests.update(scan_id, fields)
+        LOGGER.info("scan %s torn down", scan_id)
+        return True
+
+    async def _later(self, scan_id: str, delay: float, why: str) -> None:
+        LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)
+        await self.database.manifests.update(
+            scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay), "teardown_lease": None}
+        )
