@@ -21,8 +21,9 @@ from matplotlib.ticker import FuncFormatter
 from .pixels import NsidePixels, llh_pixels
 from .summary import CONTOUR_LEVELS_2DLLH, summarize
 
-FULL_SKY_GRID = (1200, 600)
-"""Image cells (RA, Dec) of the Mollweide map: ~0.3 deg, enough for nside 128 and below."""
+FULL_SKY_GRID = (720, 360)
+"""Image cells (RA, Dec) of the Mollweide map: 0.5 deg, finer than nside-64 pixels (0.9 deg); finer
+nsides show in the zoom."""
 ZOOM_GRID = 400
 """Image cells per side of the zoomed map."""
 ZOOM_EXTENT_LEVEL_2DLLH = 11.83
@@ -33,6 +34,10 @@ ZOOM_COLOR_MAX_2DLLH = 40.0
 CONTOUR_COLORS = {"50%": "black", "90%": "red"}
 COLORMAP = "plasma_r"
 DPI = 100
+FULL_SKY_FIGURE_SIZE = (10.0, 6.4)
+"""Inches; the PNG is 1000 x 640 pixels."""
+ZOOM_FIGURE_SIZE = (7.5, 7.8)
+"""Inches; the PNG is 750 x 780 pixels."""
 
 
 def render_png(result: dict, zoom: bool = False) -> bytes:
@@ -42,10 +47,11 @@ def render_png(result: dict, zoom: bool = False) -> bytes:
     levels = llh_pixels(result)
     summary = summarize(result)
     best_fit = summary["best_fit"]
-    figure = Figure(figsize=(10, 6.4) if not zoom else (7.5, 7.8), dpi=DPI, layout="constrained")
+    zoomed = zoom and best_fit is not None
+    figure = Figure(figsize=ZOOM_FIGURE_SIZE if zoomed else FULL_SKY_FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(_title(result, levels), fontsize=12)
-    if zoom and best_fit is not None:
+    if zoomed:
         _draw_zoom(figure, levels, summary)
     else:
         _draw_full_sky(figure, levels, best_fit)
@@ -70,6 +76,7 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], best_fit: dict
     two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
     norm = PowerNorm(gamma=0.3, vmin=0.0, vmax=max(float(np.nanmax(two_delta)), 1.0))
     mesh = axes.pcolormesh(x_edges, y_edges, two_delta, norm=norm, cmap=_colormap(), rasterized=True)
+    mesh.set_in_layout(False)  # inside the axes anyway; spares the layout pass projecting every cell
     axes.plot(np.pi - np.radians(best_fit["ra_deg"]), np.radians(best_fit["dec_deg"]),
               marker="*", markersize=14, color="cyan", markeredgecolor="black", linestyle="none",
               label=_best_fit_label(best_fit))
@@ -94,7 +101,7 @@ def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> 
     for name, level in CONTOUR_LEVELS_2DLLH.items():
         axes.contour(east, north, np.nan_to_num(two_delta, nan=np.inf), levels=[level],
                      colors=[CONTOUR_COLORS[name]], linewidths=1.5)
-        axes.plot([], [], color=CONTOUR_COLORS[name], label=f"{name}: {areas[name]:.3g} deg²")
+        axes.plot([], [], color=CONTOUR_COLORS[name], label=f"{name}: {_format_area(areas[name])} deg²")
     axes.plot(0, 0, marker="*", markersize=14, color="cyan", markeredgecolor="black",
               linestyle="none", label=_best_fit_label(best_fit))
     axes.set_xlim(half_width, -half_width)  # east to the left, as on the sky
@@ -169,6 +176,10 @@ def _nice_step(rough: float) -> float:
     return float(magnitude * min((1, 2, 5, 10), key=lambda m: abs(m * magnitude - rough)))
 
 
+def _format_area(area_deg2: float) -> str:
+    return f"{area_deg2:,.0f}" if area_deg2 >= 1000 else f"{area_deg2:.3g}"
+
+
 def _title(result: dict, levels: Sequence[NsidePixels]) -> str:
     if not result:
         return "skyscan result: no pixels yet"
@@ -184,9 +195,8 @@ def _best_fit_label(best_fit: dict) -> str:
 
 
 def _colormap() -> Colormap:
-    colormap = colormaps[COLORMAP].copy()
-    colormap.set_bad("lightgrey")
-    return colormap
+    """The colour map, with directions no pixel describes (NaN) in light grey."""
+    return colormaps[COLORMAP].with_extremes(bad="lightgrey")
 
 
 def _centres(edges: np.ndarray) -> np.ndarray:

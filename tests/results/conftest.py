@@ -17,6 +17,11 @@ def load_result(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.fixture(scope="session")
+def production_file() -> Path:
+    return PRODUCTION_FILE
+
+
 @pytest.fixture
 def production_result() -> dict:
     return load_result(PRODUCTION_FILE)

@@ -1,0 +1,68 @@
+"""render_png: real PNGs of real results, full sky and zoomed, safe to render from several threads."""
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from skydriver.results import render_png
+from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def production_pngs(production_file: Path) -> dict[bool, bytes]:
+    """The production result rendered once per mode, shared by this module's tests."""
+    result = json.loads(production_file.read_text())
+    return {zoom: render_png(result, zoom=zoom) for zoom in (False, True)}
+
+
+def _decode(png: bytes) -> np.ndarray:
+    assert png.startswith(PNG_SIGNATURE)
+    return imread(io.BytesIO(png), format="png")
+
+
+def _pixels(figure_size: tuple[float, float]) -> tuple[int, int]:
+    width, height = figure_size
+    return round(height * DPI), round(width * DPI)
+
+
+@pytest.mark.parametrize(
+    ("zoom", "figure_size"), [(False, FULL_SKY_FIGURE_SIZE), (True, ZOOM_FIGURE_SIZE)], ids=["full-sky", "zoom"]
+)
+def test_production_result_renders(
+    production_pngs: dict[bool, bytes], zoom: bool, figure_size: tuple[float, float]
+) -> None:
+    image = _decode(production_pngs[zoom])
+    assert image.shape[:2] == _pixels(figure_size)
+    assert len(np.unique(image[..., :3].reshape(-1, 3), axis=0)) > 100  # a coloured map, not a blank canvas
+
+
+def test_zoom_differs_from_full_sky(production_pngs: dict[bool, bytes]) -> None:
+    assert production_pngs[True] != production_pngs[False]
+
+
+def test_bare_nan_result_renders_both_modes(bare_nan_result: dict) -> None:
+    for zoom, figure_size in ((False, FULL_SKY_FIGURE_SIZE), (True, ZOOM_FIGURE_SIZE)):
+        assert _decode(render_png(bare_nan_result, zoom=zoom)).shape[:2] == _pixels(figure_size)
+
+
+def test_empty_result_renders_an_empty_sky() -> None:
+    for zoom in (False, True):
+        assert _decode(render_png({}, zoom=zoom)).shape[:2] == _pixels(FULL_SKY_FIGURE_SIZE)
+
+
+def test_renders_in_threads_match_lone_renders(
+    production_pngs: dict[bool, bytes], production_result: dict, version_1_result: dict
+) -> None:
+    """No pyplot global state: concurrent renders give byte-identical PNGs to sequential ones."""
+    version_1_alone = render_png(version_1_result, zoom=True)
+    jobs = [(production_result, True), (version_1_result, True), (production_result, False)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda job: render_png(job[0], zoom=job[1]), jobs))
+    assert together == [production_pngs[True], version_1_alone, production_pngs[False]]
