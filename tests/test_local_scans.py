@@ -1,0 +1,167 @@
+"""Scans end to end on one machine: SkyDriver + local launcher + reference scanner processes + real event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import healpy
+import psutil
+import pytest
+from skyreader import SkyScanResult
+
+from skydriver.config import Settings
+from skydriver.reference_scanner.coordinates import local_to_equatorial
+from skydriver.reference_scanner.mjd import mjd_from_i3live_time
+from skydriver.server import SkyDriver, start
+from tests.conftest import make_settings, scan_body, token
+from tests.http_client import HttpClient
+
+NSIDES = {"8": 0, "16": 4, "32": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
+    return make_settings(
+        mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=1.0,
+        progress_interval=1, result_interval=2, reconcile_interval=1.0, launch_retry_backoff=1.0,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def local_driver(local_settings: Settings) -> Any:
+    running = await start(local_settings)
+    yield running
+    await running.stop()
+
+
+def scan_processes(data_dir: Path, scan_id: str) -> list[psutil.Process]:
+    """Every live process working for this scan (server, starter, workers), found by their command lines."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(data_dir / "scans" / scan_id) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+async def wait_for(client: HttpClient, scan_id: str, predicate: Any, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.get(f"/scan/manifest/{scan_id}", query={"include_event": "false", "include_deleted": "true"})
+        if response.status == 200 and predicate(manifest := response.json()):
+            return manifest
+        if response.status == 200 and manifest["complete"]:
+            break  # finished without reaching the condition: no use waiting
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"scan {scan_id}: condition not reached in {timeout}s: {response.body[:2000]!r}")
+
+
+def event_direction(event: dict[str, Any]) -> tuple[float, float]:
+    data = event["value"]["data"]
+    reco = data["reco"]["splinempe"]
+    return local_to_equatorial(reco["zen"], reco["azi"], mjd_from_i3live_time(data["eventtime"]))
+
+
+async def test_a_real_event_is_scanned_end_to_end(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+    user, system = HttpClient(local_driver.address, token("user")), HttpClient(local_driver.address, token("system"))
+    body = scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES)
+    response = await user.post("/scan", body)
+    assert response.status == 200, response
+    scan_id = response.json()["scan_id"]
+
+    running = await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
+    assert running["launch"]["status"] == "launched"
+    assert "skydriver.reference_scanner.server --reco-algo dummy" in running["scanner_server_args"]
+    assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token minted for this scan at launch"}
+    assert running["condor_clusters"][0]["jobs"] == 2
+
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"] == {"launcher": "local", "status": "stopped", "reason": "finished", "attempts": 1}
+    assert done["event_metadata"] == {**done["event_metadata"], "run_id": 138632, "event_id": 31747601, "is_real_event": True}
+    assert done["progress"]["processing_stats"]["finished"] is True
+    assert scan_processes(local_settings.data_dir, scan_id) == []
+
+    result = (await user.get(f"/scan/result/{scan_id}")).json()
+    assert result["is_final"] is True
+    sky = SkyScanResult.deserialize(result["skyscan_result"])
+    assert sorted(sky.nsides) == [8, 16, 32]
+    summary = (await system.get(f"/scan/{scan_id}/result/summary")).json()
+    ra, dec = event_direction(modern_event)
+    best = summary["best_fit"]
+    separation = healpy.rotator.angdist([math.radians(best["ra_deg"]), math.radians(best["dec_deg"])], [ra, dec], lonlat=True)
+    nside_32_pixel = healpy.nside2resol(32)
+    assert float(separation[0]) < 2 * nside_32_pixel, (best, math.degrees(ra), math.degrees(dec))
+    png = await user.get(f"/scan/{scan_id}/skymap.png")
+    assert png.status == 200 and png.body.startswith(b"\x89PNG")
+    assert (await user.get("/scans", query={"run_id": 138632, "event_id": 31747601, "is_real_event": "true"})).json()["scan_ids"] == [scan_id]
+
+
+async def test_delete_mid_scan_stops_every_process(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    body = scan_body(modern_event, cluster=[["local", 1], ["local", 1]], reco_algo="dummy", nsides={"8": 0, "64": 40})
+    scan_id = (await user.post("/scan", body)).json()["scan_id"]
+    await wait_for(user, scan_id, lambda m: len(m["condor_clusters"]) == 2)
+    assert len(scan_processes(local_settings.data_dir, scan_id)) >= 5  # server, 2 starters, 2 workers
+    deleted = await user.delete(f"/scan/manifest/{scan_id}")
+    assert deleted.status == 200 and deleted.json()["is_deleted"] is True
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "deleted"
+    assert scan_processes(local_settings.data_dir, scan_id) == []
+    assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200  # idempotent, nothing harmful
+
+
+async def test_skydriver_restart_mid_scan_keeps_the_scan(local_settings: Settings, modern_event: dict) -> None:
+    first = await start(local_settings)
+    user = HttpClient(first.address, token("user"))
+    scan_id = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
+    await wait_for(user, scan_id, lambda m: m["progress"])
+    await first.stop()
+    assert scan_processes(local_settings.data_dir, scan_id), "the scan must outlive SkyDriver"
+
+    second = await start(local_settings)  # same port, database and data directory
+    try:
+        done = await wait_for(user, scan_id, lambda m: m["complete"])
+        assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "finished"
+        assert (await user.get(f"/scan/result/{scan_id}")).json()["is_final"] is True
+        assert scan_processes(local_settings.data_dir, scan_id) == []
+    finally:
+        await second.stop()
+
+
+async def test_processes_that_vanished_while_skydriver_was_down_mark_the_scan_stopped(local_settings: Settings, modern_event: dict) -> None:
+    first = await start(local_settings)
+    user = HttpClient(first.address, token("user"))
+    body = scan_body(modern_event, cluster={"local": 1}, reco_algo="dummy", nsides={"8": 0, "64": 40})
+    scan_id = (await user.post("/scan", body)).json()["scan_id"]
+    await wait_for(user, scan_id, lambda m: m["condor_clusters"])
+    await first.stop()
+    for proc in scan_processes(local_settings.data_dir, scan_id):
+        proc.kill()
+    second = await start(local_settings)
+    try:
+        done = await wait_for(user, scan_id, lambda m: m["complete"])
+        assert done["launch"]["status"] == "stopped"
+        assert "vanished while SkyDriver was not watching" in done["launch"]["reason"]
+    finally:
+        await second.stop()
+
+
+async def test_local_launcher_refuses_real_algorithms_and_remote_clusters(local_driver: SkyDriver, modern_event: dict) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    response = await user.post("/scan", scan_body(modern_event, cluster={"local": 1}))
+    assert response.status == 400 and "needs the production Skymap Scanner" in response.json()["error"]
+    response = await user.post("/scan", scan_body(modern_event, reco_algo="dummy"))
+    assert response.status == 400 and "known clusters: local" in response.json()["error"]
+    assert json.loads((await user.get("/scans", query={"run_id": 138632, "event_id": 31747601, "is_real_event": "true"})).body)["scan_ids"] == []
