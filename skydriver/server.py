@@ -60,13 +60,16 @@ def _bind_port(host: str, port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-async def start(settings: Settings) -> SkyDriver:
-    """Start everything; the returned SkyDriver is serving when this returns."""
+async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriver:
+    """Start everything; the returned SkyDriver is serving when this returns.
+
+    ``launcher`` replaces the configured one (tests pass a KubernetesLauncher bound to an API emulator).
+    """
     settings.check()
     port = _bind_port(settings.rest_host, settings.rest_port)
     database = await open_database(settings)
     try:
-        launcher = make_launcher(settings)
+        launcher = launcher or make_launcher(settings)
         service = ScanService(
             settings=settings,
             database=database,
