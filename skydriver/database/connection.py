@@ -51,9 +51,11 @@ class Database:
 
 async def _create_indexes(db: AsyncDatabase) -> None:
     await db.manifests.create_index("scan_id", unique=True)
+    # GET /scans: every equality it filters on, then the sort key, so neither a filter nor the sort reads documents
     await db.manifests.create_index(
-        [("lookup.run_id", ASCENDING), ("lookup.event_id", ASCENDING), ("lookup.is_real_event", ASCENDING)]
-    )
+        [("lookup.run_id", ASCENDING), ("lookup.event_id", ASCENDING), ("lookup.is_real_event", ASCENDING),
+         ("is_deleted", ASCENDING), ("created", ASCENDING)]
+    )  # fmt: skip
     await db.manifests.create_index(
         "idempotency_key", unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}
     )
