@@ -7,6 +7,7 @@ socket with the same PyMongo driver and queries as against a production MongoDB.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
@@ -33,6 +34,12 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when SkyDriver dies, even by SIGKILL, so no orphan holds the data files."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _server_executable() -> str:
@@ -73,7 +80,9 @@ class EmbeddedDatabase:
         LOGGER.info("starting embedded database: %s (log: %s)", " ".join(argv), self.log_path)
         with open(self.log_path, "ab") as log:
             # own session: a Ctrl-C to SkyDriver must not kill the database before SkyDriver has closed it
-            self.process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=log, start_new_session=True, preexec_fn=_die_with_parent
+            )
         await self._wait_until_ready()
         return self.uri
 

@@ -221,7 +221,7 @@ class ScanService:
     async def patch_manifest(self, scan_id: str, patch: ManifestPatch) -> bytes:
         fields: dict[str, Any] = {}
         if patch.progress is not None:
-            fields["progress"] = patch.progress.model_dump()
+            fields["progress"] = patch.progress.model_dump(exclude_unset=True)  # as sent, no defaults added
         if patch.scan_metadata is not None:
             fields["scan_metadata"] = patch.scan_metadata
         if patch.event_metadata is not None:

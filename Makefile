@@ -1,0 +1,37 @@
+# Two commands for a new user: `make run` (SkyDriver on its embedded defaults) and `make test`.
+# Both create .venv and install the project into it first (once; again when pyproject.toml changes).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run scan test bench schemas clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(INSTALLED)
+
+# SkyDriver on 127.0.0.1:8080: embedded database, local launcher, reference scanner, auth off (loopback only)
+run: $(INSTALLED)
+	SKYDRIVER_AUTH=$${SKYDRIVER_AUTH:-off} WAIT_BEFORE_TEARDOWN=$${WAIT_BEFORE_TEARDOWN:-2} \
+	SKYSCAN_PROGRESS_INTERVAL_SEC=$${SKYSCAN_PROGRESS_INTERVAL_SEC:-1} SKYSCAN_RESULT_INTERVAL_SEC=$${SKYSCAN_RESULT_INTERVAL_SEC:-3} \
+	$(PY) -m skydriver
+
+# in a second terminal: scan the real event end to end, save the sky map as skymap.png
+scan: $(INSTALLED)
+	$(PY) examples/scan_one.py
+
+test: $(INSTALLED)
+	$(PY) -m pytest -q
+
+bench: $(INSTALLED)
+	$(PY) benchmarks/run.py
+
+schemas: $(INSTALLED)
+	$(PY) -m skydriver.openapi
+
+clean:
+	rm -rf $(VENV) .skydriver-data .pytest_cache
