@@ -14,6 +14,7 @@ import time
 import uuid
 
 from .config import Settings
+from .loop import run_steps
 from .database import Database, ScanNotFound
 from .launchers import Launcher, LaunchError
 from .scans import scan_request
@@ -21,8 +22,6 @@ from .scans import scan_request
 LOGGER = logging.getLogger(__name__)
 
 REALTIME_PRIORITY = 100  # alerts at or above this skip the rate limit
-IDLE_SLEEP = 1.0
-
 
 class BacklogRunner:
     def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str):
@@ -34,14 +33,7 @@ class BacklogRunner:
         self._last_launch = -float("inf")
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                worked = await self.step()
-            except Exception:
-                LOGGER.exception("backlog runner step failed; going on")
-                worked = False
-            if not worked:
-                await asyncio.sleep(IDLE_SLEEP)
+        await run_steps(self.step, "backlog runner")
 
     async def step(self) -> bool:
         """Claim and launch one entry; False when nothing was due."""

@@ -13,13 +13,12 @@ import uuid
 from typing import Any
 
 from .config import Settings
+from .loop import run_steps
 from .database import Database
 from .database.manifests import now
 from .launchers import Launcher
 
 LOGGER = logging.getLogger(__name__)
-
-IDLE_SLEEP = 1.0
 
 
 class TeardownLoop:
@@ -30,14 +29,7 @@ class TeardownLoop:
         self.owner = f"teardown-{uuid.uuid4().hex[:8]}"
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                worked = await self.step()
-            except Exception:
-                LOGGER.exception("teardown step failed; going on")
-                worked = False
-            if not worked:
-                await asyncio.sleep(IDLE_SLEEP)
+        await run_steps(self.step, "teardown")
 
     async def step(self) -> bool:
         """Tear down one due scan; False when none was due."""
@@ -53,7 +45,8 @@ class TeardownLoop:
             if self.launcher is None or self.launcher.name != launch["launcher"]:
                 await self._later(scan_id, 60.0, f"launcher {launch['launcher']!r} is not configured here")
                 return True
-            await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
+            if launch["status"] != "failed":  # a failed launch stays "failed": its reason is what users need
+                await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
             try:
                 await asyncio.wait_for(
                     self.launcher.stop(scan_id, launch.get("state") or {}, doc.get("condor_clusters") or []),

@@ -21,6 +21,10 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, m
     return json.loads(await reader.readline())
 
 
+async def ignore(result: PixelResult) -> None:
+    """Results are not what these tests look at."""
+
+
 async def test_a_disconnected_workers_lease_is_handed_out_again() -> None:
     results: list[PixelResult] = []
 
@@ -52,10 +56,7 @@ async def test_a_disconnected_workers_lease_is_handed_out_again() -> None:
 
 
 async def test_an_expired_lease_is_handed_out_again() -> None:
-    async def on_result(result: PixelResult) -> None:
-        pass
-
-    queue = WorkQueue("t0ken", lease_timeout=0.1, on_result=on_result)
+    queue = WorkQueue("t0ken", lease_timeout=0.1, on_result=ignore)
     port = await queue.start()
     expiry = asyncio.create_task(queue.expire_leases_forever(check_every=0.05))
     await queue.add([(8, 5)])
@@ -72,10 +73,7 @@ async def test_an_expired_lease_is_handed_out_again() -> None:
 
 
 async def test_a_wrong_token_is_refused() -> None:
-    async def on_result(result: PixelResult) -> None:
-        pass
-
-    queue = WorkQueue("t0ken", lease_timeout=300, on_result=on_result)
+    queue = WorkQueue("t0ken", lease_timeout=300, on_result=ignore)
     port = await queue.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b'{"token": "guess", "worker": "intruder"}\n')
