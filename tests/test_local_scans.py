@@ -165,3 +165,17 @@ async def test_local_launcher_refuses_real_algorithms_and_remote_clusters(local_
     response = await user.post("/scan", scan_body(modern_event, reco_algo="dummy"))
     assert response.status == 400 and "known clusters: local" in response.json()["error"]
     assert json.loads((await user.get("/scans", query={"run_id": 138632, "event_id": 31747601, "is_real_event": "true"})).body)["scan_ids"] == []
+
+
+async def test_a_killed_worker_does_not_stop_the_scan(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    scan_id = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
+    await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
+    workers = [p for p in scan_processes(local_settings.data_dir, scan_id) if "reference_scanner.client" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    workers[0].kill()
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"]["reason"] == "finished"
+    assert done["condor_clusters"][0]["states"]["removed"] == 1  # the starter saw its worker killed
+    result = (await user.get(f"/scan/result/{scan_id}")).json()
+    assert result["is_final"] and len(result["skyscan_result"]["nside-8"]["data"]) == 768
