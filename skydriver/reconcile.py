@@ -1,7 +1,7 @@
 """Reconciliation: poll every running scan's launcher, on start and then periodically.
 
-Live scans are left running (re-attached); scans whose processes or Job vanished while nobody watched are marked
-stopped with the reason; scans whose server ended are torn down so their workers are not left behind. An engine
+Live scans are left running (re-attached); scans whose processes or Job vanished, or whose server ended, are torn
+down (their HTCondor clusters removed) and marked stopped with the reason, so no workers are left behind. An engine
 that cannot be reached says UNKNOWN, and UNKNOWN changes nothing.
 """
 
@@ -29,16 +29,14 @@ async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, in
         state = await launcher.poll(scan_id, launch.get("state") or {})
         seen[state.value] = seen.get(state.value, 0) + 1
         if state is ScanState.GONE:
-            LOGGER.warning("scan %s: its %s processes are gone; marked stopped", scan_id, launcher.name)
+            # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
+            LOGGER.warning("scan %s: its %s processes are gone; tearing down what is left", scan_id, launcher.name)
             await database.manifests.update(
                 scan_id,
-                {
-                    "launch.status": "stopped",
-                    "launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching",
-                    "complete": True,
-                },
-                condition={"complete": False},
+                {"launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching"},
+                condition={"complete": False, "teardown_at": None},
             )
+            await database.manifests.schedule_teardown(scan_id, now())
         elif state in (ScanState.FINISHED, ScanState.FAILED) and doc.get("teardown_at") is None:
             LOGGER.info("scan %s: scanner server %s; scheduling teardown", scan_id, state.value)
             if state is ScanState.FAILED:
