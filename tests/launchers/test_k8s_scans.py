@@ -1,0 +1,376 @@
+"""Scans end to end on Kubernetes: the real SkyDriver over HTTP, the real kubernetes client, kmock's API emulator.
+
+Each test runs its scans in a namespace of its own, so the faults it arms in the emulator touch no other test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import shlex
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+import pytest
+import pytest_asyncio
+from kubernetes import client
+
+from skydriver.config import Settings
+from skydriver.launchers.kubernetes import KubernetesLauncher
+from skydriver.server import SkyDriver, start
+from tests.conftest import RESULTS, make_settings, scan_body, token
+from tests.http_client import HttpClient
+
+from k8s_api_emulator import KubernetesApiEmulator
+
+JOBS = kmock.resource("batch/v1/jobs")
+FINAL_RESULT = RESULTS / "millipede_wilks__run00138632.evt000031747601.neutrino_1.json"
+SUB_2 = {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wisc.edu"}
+# what the two sub-2 starters report after submitting their HTCondor clusters
+CONDOR_CLUSTERS = [{**SUB_2, "cluster_id": 4242, "jobs": 1234}, {**SUB_2, "cluster_id": 4243, "jobs": 56}]
+SECRET_NAMES = ("SKYSCAN_SKYDRIVER_AUTH", "SKYSCAN_BROKER_AUTH", "CONDOR_TOKEN")
+TIMEOUT = 20.0
+MANIFEST_QUERY = {"include_event": "false", "include_deleted": "true"}
+
+
+@attrs.define
+class ScanApiServer(KubernetesApiEmulator):
+    """The emulator with two faults of a real API server, armed per namespace, and the time of every create.
+
+    ``refuse_creates[ns] = n``: the next n creates answer 503 and store nothing (an overloaded API server).
+    ``lose_create_answer[ns] = event``: the next create is stored but not answered until ``event`` is set (the
+    answer a SkyDriver killed mid-launch never read).
+    (The ``answers-503`` namespaces will not do for retries: kmock stores a create before any reaction answers, so
+    the retry of a create answered 503 meets 409, "already exists".)
+    """
+
+    refuse_creates: dict[str, int] = attrs.field(factory=dict)
+    lose_create_answer: dict[str, asyncio.Event] = attrs.field(factory=dict)
+    create_times: dict[str, list[float]] = attrs.field(factory=dict)  # Job name -> monotonic times of its creates
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if request.action != kmock.action.CREATE:
+            return await super()._handle(request)
+        self.create_times.setdefault(request.data["metadata"]["name"], []).append(time.monotonic())
+        namespace = request.namespace or ""
+        if self.refuse_creates.get(namespace, 0) > 0:
+            self.refuse_creates[namespace] -= 1
+            status = {"kind": "Status", "status": "Failure", "reason": "ServiceUnavailable", "code": 503}
+            return aiohttp.web.json_response({"apiVersion": "v1", "metadata": {}, **status}, status=503)
+        response = await super()._handle(request)
+        if (lost := self.lose_create_answer.pop(namespace, None)) is not None:
+            await lost.wait()
+        return response
+
+    def jobs(self, scan_id: str) -> dict[str, dict[str, Any]]:
+        """Job name -> stored Job, for the Jobs of one scan that exist now."""
+        return {
+            name: obj.raw
+            for (resource, _, name), obj in self.objects.items()
+            if resource == JOBS and not obj.deleted and obj.raw["metadata"]["labels"]["skydriver/scan-id"] == scan_id
+        }
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api_server() -> AsyncIterator[ScanApiServer]:
+    async with ScanApiServer() as emulator, kmock.Server(emulator):
+        yield emulator
+        for lost in emulator.lose_create_answer.values():
+            lost.set()
+        assert emulator.errors == [], "the emulator failed on a request it should have answered"
+
+
+@pytest.fixture
+def k8s_scan_settings(mongo_uri: str, tmp_path: Path) -> Settings:
+    """Real auth, a namespace of the test's own, and intervals short enough for a test of seconds."""
+    return make_settings(
+        mongo_uri, tmp_path, launcher="kubernetes", k8s_namespace=f"scans-{uuid.uuid4().hex[:8]}",
+        rest_port=free_port(), launch_interval=0.0, launch_max_attempts=3, launch_retry_backoff=0.5,
+        launch_timeout=5.0, wait_before_teardown=1.0, reconcile_interval=0.5,
+    )  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Drivers:
+    """Starts SkyDrivers with a KubernetesLauncher on the emulator (or elsewhere); stops what is left at the end."""
+
+    def __init__(self, api_url: str):
+        self.api_url = api_url
+        self.running: list[SkyDriver] = []
+        self.api_clients: list[client.ApiClient] = []
+
+    async def start(self, settings: Settings, api_url: str | None = None) -> SkyDriver:
+        configuration = client.Configuration()
+        configuration.host = (api_url or self.api_url).rstrip("/")
+        self.api_clients.append(client.ApiClient(configuration))
+        driver = await start(settings, KubernetesLauncher(settings, self.api_clients[-1]))
+        self.running.append(driver)
+        return driver
+
+    async def stop(self, driver: SkyDriver) -> None:
+        self.running.remove(driver)
+        await driver.stop()
+
+
+@pytest_asyncio.fixture
+async def drivers(api_server: ScanApiServer) -> AsyncIterator[Drivers]:
+    started = Drivers(str(api_server.url))
+    yield started
+    for driver in list(started.running):
+        await started.stop(driver)
+    for api_client in started.api_clients:
+        api_client.close()
+
+
+async def wait_for(http: HttpClient, scan_id: str, predicate: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """Poll the manifest until ``predicate`` holds; fail at the deadline."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        response = await http.get(f"/scan/manifest/{scan_id}", query=MANIFEST_QUERY)
+        if response.status == 200 and predicate(manifest := response.json()):
+            return manifest
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"scan {scan_id}: condition not reached in {TIMEOUT}s: {response.body[:2000]!r}")
+
+
+async def post_scan(driver: SkyDriver, event: dict[str, Any]) -> str:
+    """POST a scan asking for sub-2 twice, as an alert pipeline does; its scan_id."""
+    response = await HttpClient(driver.address, token("user")).post(
+        "/scan", scan_body(event, cluster=[["sub-2", 1234], ["sub-2", 56]])
+    )
+    assert response.status == 200, response
+    return str(response.json()["scan_id"])
+
+
+async def report_condor_clusters(driver: SkyDriver, scan_id: str) -> None:
+    """What the two starters PATCH once their HTCondor clusters are submitted."""
+    system = HttpClient(driver.address, token("system"))
+    for cluster in CONDOR_CLUSTERS:
+        response = await system.patch(f"/scan/manifest/{scan_id}", {"condor_cluster": cluster})
+        assert response.status == 200, response
+
+
+def command(container: dict[str, Any]) -> list[str]:
+    return list(container["command"]) + list(container["args"])
+
+
+def env_plan(container: dict[str, Any]) -> dict[str, Any]:
+    """A stored container's env in the manifest's shape: value, or the secret reference."""
+    return {e["name"]: e["value"] if "value" in e else e["valueFrom"] for e in container["env"]}
+
+
+def assert_stopper_for(api_server: ScanApiServer, scan_id: str, clusters: list[dict[str, Any]]) -> None:
+    """The scan's Job is gone and its stopper Job runs one ``scanner_client stop`` per recorded cluster."""
+    jobs = api_server.jobs(scan_id)
+    assert list(jobs) == [f"skyscan-stop-{scan_id}"]
+    containers = jobs[f"skyscan-stop-{scan_id}"]["spec"]["template"]["spec"]["containers"]
+    assert [command(c) for c in containers] == [
+        ["python", "-m", "scanner_client", "--collector", c["collector"], "--schedd", c["schedd"],
+         "stop", "--cluster-id", str(c["cluster_id"])]
+        for c in clusters
+    ]  # fmt: skip
+    assert all(env_plan(c) == {"CONDOR_TOKEN": {"secretKeyRef": {"name": "skydriver-secrets", "key": "condor-token"}}}
+               for c in containers)  # fmt: skip
+
+
+async def test_a_scan_is_launched_as_one_job_holding_what_the_manifest_says(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings)
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+
+    manifest = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    assert manifest["launch"] == {"launcher": "kubernetes", "status": "launched", "reason": None, "attempts": 1}
+    jobs = api_server.jobs(scan_id)
+    assert list(jobs) == [f"skyscan-{scan_id}"]
+    assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 1
+    job = jobs[f"skyscan-{scan_id}"]
+    assert job["metadata"]["namespace"] == k8s_scan_settings.k8s_namespace
+    server, *starters = job["spec"]["template"]["spec"]["containers"]
+    assert server["image"] == f"icecube/skymap_scanner:{manifest['docker_tag']}"
+    assert [c["args"][c["args"].index("--n-jobs") + 1] for c in starters] == ["1234", "56"]  # sub-2 twice: two starters
+
+    assert manifest["scanner_server_args"] == shlex.join(command(server))
+    assert manifest["tms_args"] == [shlex.join(command(s)) for s in starters]
+    assert manifest["env_vars"] == {"scanner_server": env_plan(server), "tms_starters": env_plan(starters[0])}
+    assert all(env_plan(s) == manifest["env_vars"]["tms_starters"] for s in starters)
+    server_env = env_plan(server)
+    assert server_env["SKYSCAN_SKYDRIVER_SCAN_ID"] == scan_id
+    assert server_env["SKYSCAN_SKYDRIVER_ADDRESS"] == driver.address
+    for container in (server, *starters):
+        for entry in container["env"]:
+            if entry["name"] in SECRET_NAMES:
+                assert set(entry) == {"name", "valueFrom"} and set(entry["valueFrom"]) == {"secretKeyRef"}, entry
+    assert set(SECRET_NAMES) <= set(env_plan(starters[0]))
+
+
+async def test_final_result_tears_the_scan_down_after_the_wait(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings)
+    user, system = HttpClient(driver.address, token("user")), HttpClient(driver.address, token("system"))
+    scan_id = await post_scan(driver, modern_event)
+    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    await report_condor_clusters(driver, scan_id)
+
+    before_final = time.monotonic()
+    raw = b'{"skyscan_result":' + FINAL_RESULT.read_bytes() + b',"is_final":true}'  # as the scanner sends it
+    response = await system.put(f"/scan/result/{scan_id}", raw=raw)
+    assert response.status == 200 and response.json()["is_final"] is True, response
+
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"] == {"launcher": "kubernetes", "status": "stopped", "reason": "finished", "attempts": 1}
+    assert done["is_deleted"] is False
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
+    [delete] = [r for r in api_server["delete"] if r.name == f"skyscan-{scan_id}"]
+    assert delete.params.get("propagationPolicy") == "Background"
+    [stopper_created] = api_server.create_times[f"skyscan-stop-{scan_id}"]
+    assert stopper_created - before_final >= k8s_scan_settings.wait_before_teardown  # never before the wait
+    assert (await user.get(f"/scan/result/{scan_id}")).json()["is_final"] is True
+
+
+async def test_refused_creates_are_retried_without_duplicating_the_job(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    api_server.refuse_creates[k8s_scan_settings.k8s_namespace] = 2
+    driver = await drivers.start(k8s_scan_settings)
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+
+    manifest = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    assert manifest["launch"] == {"launcher": "kubernetes", "status": "launched", "reason": None, "attempts": 3}
+    assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"]
+    first, second, third = api_server.create_times[f"skyscan-{scan_id}"]
+    backoff = k8s_scan_settings.launch_retry_backoff
+    assert second - first >= backoff and third - second >= 2 * backoff  # backoff doubles
+
+
+async def test_creates_refused_every_time_mark_the_scan_failed(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    api_server.refuse_creates[k8s_scan_settings.k8s_namespace] = 100
+    driver = await drivers.start(k8s_scan_settings)
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"]["status"] == "failed"
+    assert done["launch"]["attempts"] == 3
+    assert done["launch"]["reason"].startswith("launch failed after 3 attempt(s): ")
+    assert "Kubernetes API answered 503" in done["launch"]["reason"]
+    assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 3
+    assert api_server.jobs(scan_id) == {}
+
+
+async def test_an_unreachable_api_server_marks_the_scan_failed(
+    drivers: Drivers, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings, api_url=f"http://127.0.0.1:{free_port()}")
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+
+    failed = await wait_for(user, scan_id, lambda m: m["launch"]["status"] not in ("waiting", "launching"))
+    assert failed["launch"]["status"] == "failed"
+    assert failed["launch"]["attempts"] == 3
+    assert failed["launch"]["reason"].startswith("launch failed after 3 attempt(s): ")
+    assert "Kubernetes API unreachable" in failed["launch"]["reason"]
+
+
+async def test_skydriver_killed_mid_launch_leaves_one_job(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    namespace = k8s_scan_settings.k8s_namespace
+    answer_lost = api_server.lose_create_answer[namespace] = asyncio.Event()
+    first = await drivers.start(k8s_scan_settings)
+    user = HttpClient(first.address, token("user"))
+    scan_id = await post_scan(first, modern_event)
+    try:
+        in_flight = await wait_for(user, scan_id, lambda m: api_server.jobs(scan_id))
+        assert in_flight["launch"]["status"] == "launching"  # the Job exists; SkyDriver never read the answer
+        await drivers.stop(first)
+
+        second = await drivers.start(k8s_scan_settings)  # same port and database
+        # the killed SkyDriver's lease on the backlog entry has run out
+        a_second_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        backlog = second.database.backlog.collection
+        await backlog.update_one({"scan_id": scan_id}, {"$set": {"lease.until": a_second_ago}})
+        launched = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    finally:
+        answer_lost.set()
+    assert launched["launch"]["attempts"] == 2
+    assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"]
+    assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 2  # the second create was answered 409
+
+
+async def test_skydriver_restarted_during_the_teardown_wait_still_tears_down(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    settings = dataclasses.replace(k8s_scan_settings, wait_before_teardown=3.0)  # room for the restart
+    first = await drivers.start(settings)
+    user, system = HttpClient(first.address, token("user")), HttpClient(first.address, token("system"))
+    scan_id = await post_scan(first, modern_event)
+    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    await report_condor_clusters(first, scan_id)
+    raw = b'{"skyscan_result":' + FINAL_RESULT.read_bytes() + b',"is_final":true}'
+    assert (await system.put(f"/scan/result/{scan_id}", raw=raw)).status == 200
+    await drivers.stop(first)
+    assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"], "torn down before the restart: wait longer"
+
+    await drivers.start(settings)
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "finished"
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
+
+
+async def test_a_job_deleted_behind_skydrivers_back_marks_the_scan_stopped(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings)
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    await report_condor_clusters(driver, scan_id)
+
+    batch = client.BatchV1Api(drivers.api_clients[-1])
+    await asyncio.to_thread(batch.delete_namespaced_job, f"skyscan-{scan_id}", k8s_scan_settings.k8s_namespace)
+
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["launch"]["status"] == "stopped"
+    assert "kubernetes processes vanished" in done["launch"]["reason"]
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)  # its HTCondor clusters are not left running
+
+
+async def test_delete_of_a_running_scan_stops_it(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings)
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, modern_event)
+    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    await report_condor_clusters(driver, scan_id)
+
+    deleted = await user.delete(f"/scan/manifest/{scan_id}")
+    assert deleted.status == 200 and deleted.json()["is_deleted"] is True, deleted
+    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    assert done["is_deleted"] is True
+    assert done["launch"] == {"launcher": "kubernetes", "status": "stopped", "reason": "deleted", "attempts": 1}
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
+
+    again = await user.delete(f"/scan/manifest/{scan_id}")
+    assert again.status == 200 and again.json()["is_deleted"] is True and again.json()["complete"] is True
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
+    assert (await user.get(f"/scan/manifest/{scan_id}")).status == 404
