@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient
 
 from payloads import lookup_key
 
@@ -73,9 +73,8 @@ class Floor:
             "lookup": {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]},
             "last_updated": _now(),
         }
-        doc = await self.db.manifests.find_one_and_update(
-            {"scan_id": scan_id}, {"$set": fields}, projection={"_id": 0}, return_document=ReturnDocument.AFTER
-        )
+        await self.db.manifests.update_one({"scan_id": scan_id}, {"$set": fields})
+        doc = await self.db.manifests.find_one({"scan_id": scan_id}, {"_id": 0})
         return dumps(doc)
 
     async def put_result(self, scan_id: str, body: bytes) -> bytes:

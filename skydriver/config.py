@@ -99,6 +99,7 @@ class Settings:
     data_dir: Path  # SKYDRIVER_DATA_DIR: embedded database files, local scans' logs
     mongodb_uri: str  # MONGODB_URI, or built from MONGODB_HOST/PORT/USER/PASSWORD; "" = embedded
     mongodb_database: str  # MONGODB_DATABASE
+    event_cache_mb: int  # SKYDRIVER_EVENT_CACHE_MB: recently read events kept in memory (they never change)
 
     # --- auth
     auth_enabled: bool  # SKYDRIVER_AUTH: on/off (off only on a loopback address)
@@ -149,6 +150,7 @@ class Settings:
             data_dir=Path(_env("SKYDRIVER_DATA_DIR", ".skydriver-data")).absolute(),
             mongodb_uri=_mongodb_uri(),
             mongodb_database=_env("MONGODB_DATABASE", "skydriver"),
+            event_cache_mb=_int("SKYDRIVER_EVENT_CACHE_MB", 128, minimum=0),
             auth_enabled=_bool("SKYDRIVER_AUTH", True),
             auth_secret=os.environ.get("AUTH_SECRET", ""),
             auth_openid_url=_env("AUTH_OPENID_URL", ""),

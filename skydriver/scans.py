@@ -6,6 +6,7 @@ spliced in unchanged rather than decoded and re-encoded on every poll.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -152,6 +153,7 @@ class ScanService:
             if idempotency_key and "idempotency_key" in str(exc) and (earlier := await self._earlier_request(idempotency_key, request_hash)):
                 return earlier  # a concurrent retry of the same request won
             raise
+        self.database.events.remember(scan_id, event_json)
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
         return manifest_json(doc, event_json)
 
@@ -168,8 +170,12 @@ class ScanService:
         return json_codec.dumps({"event_id": event_id, "scan_ids": ids})
 
     async def get_manifest(self, scan_id: str, include_deleted: bool, include_event: bool = True) -> bytes:
-        doc = await self.database.manifests.get(scan_id, include_deleted)
-        return manifest_json(doc, await self.database.events.get_json(scan_id) if include_event else None)
+        if not include_event:
+            return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None)
+        doc, event_json = await asyncio.gather(
+            self.database.manifests.get(scan_id, include_deleted), self.database.events.get_json(scan_id)
+        )
+        return manifest_json(doc, event_json)
 
     async def delete_manifest(self, scan_id: str) -> bytes:
         """Abort: mark deleted, take it out of the backlog, and have the teardown loop stop whatever runs."""
@@ -186,8 +192,9 @@ class ScanService:
 
     async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
         """The result; a final result for a scan still running also schedules its teardown (the contract's effect)."""
-        manifest = await self.database.manifests.get(scan_id, include_deleted)
-        doc = await self.database.results.get(scan_id)
+        manifest, doc = await asyncio.gather(
+            self.database.manifests.get(scan_id, include_deleted), self.database.results.get(scan_id)
+        )
         if doc is not None and doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
         if doc is not None and doc["is_final"] and not manifest["complete"] and manifest.get("teardown_at") is None:

@@ -127,6 +127,12 @@ async def test_result_reads_as_empty_until_written_and_delete_hides_it(user: Htt
     assert (await user.delete(f"/scan/result/{scan_id}")).status == 200
     assert (await user.get(f"/scan/result/{scan_id}")).status == 404
     assert (await user.get(f"/scan/result/{scan_id}", query={"include_deleted": "true"})).json()["skyscan_result"] == partial
+    # the scanner goes on reporting: stored, and the result stays deleted
+    _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
+    stored = await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
+    assert stored.status == 200 and stored.json()["is_deleted"] is True
+    assert (await user.get(f"/scan/result/{scan_id}")).status == 404
+    assert (await user.get(f"/scan/result/{scan_id}", query={"include_deleted": "true"})).json()["skyscan_result"] == final
 
 
 async def test_summary_and_skymap_png(user: HttpClient, system: HttpClient, scan_id: str) -> None:

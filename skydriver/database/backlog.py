@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -28,19 +27,20 @@ class BacklogStore:
     async def claim(self, owner: str, lease: dt.timedelta, min_priority: int | None = None) -> dict[str, Any] | None:
         """The highest-priority, oldest entry that is due and not leased; None if there is none."""
         t = now()
-        selector: dict[str, Any] = {
-            "next_attempt_at": {"$lte": t},
-            "$or": [{"lease": None}, {"lease.until": {"$lt": t}}],
-        }
+        free = {"$or": [{"lease": None}, {"lease.until": {"$lt": t}}]}
+        selector: dict[str, Any] = {"next_attempt_at": {"$lte": t}, **free}
         if min_priority is not None:
             selector["priority"] = {"$gte": min_priority}
-        return await self.collection.find_one_and_update(
-            selector,
-            {"$set": {"lease": {"owner": owner, "until": t + lease}}, "$inc": {"attempts": 1}},
-            projection={"_id": 0},
-            sort=[("priority", -1), ("created", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
+        candidates = self.collection.find(selector, {"_id": 0, "scan_id": 1}).sort([("priority", -1), ("created", 1)])
+        async for candidate in candidates.limit(5):
+            # the conditional update is the claim: of two runners racing for an entry, exactly one matches
+            claimed = await self.collection.update_one(
+                {"scan_id": candidate["scan_id"], **free},
+                {"$set": {"lease": {"owner": owner, "until": t + lease}}, "$inc": {"attempts": 1}},
+            )
+            if claimed.modified_count:
+                return await self.collection.find_one({"scan_id": candidate["scan_id"]}, {"_id": 0})
+        return None
 
     async def retry_later(self, scan_id: str, delay: float) -> None:
         await self.collection.update_one(

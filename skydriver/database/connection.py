@@ -89,7 +89,7 @@ async def open_database(settings: Settings) -> Database:
         client=client,
         db=db,
         manifests=ManifestStore(db.manifests),
-        events=EventStore(db.events),
+        events=EventStore(db.events, cache_bytes=settings.event_cache_mb * 1024 * 1024),
         results=ResultStore(db.results),
         backlog=BacklogStore(db.backlog),
         supports_transactions=transactions,

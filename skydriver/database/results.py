@@ -25,25 +25,22 @@ class ResultStore:
 
         One atomic upsert: a partial only matches a non-final document, so a final result is never replaced by a later
         partial (which then finds the unique index in its way). Returns (stored document, whether this PUT was stored).
+        The common case (no deleted flag) also matches only not-deleted documents, so it needs no read afterwards.
         """
-        now = dt.datetime.now(dt.timezone.utc)
-        selector: dict[str, Any] = {"scan_id": scan_id}
-        if not is_final:
-            selector["is_final"] = {"$ne": True}
-        update = {
-            "$set": {"json": Binary(result_json), "is_final": is_final, "last_updated": now},
-            "$setOnInsert": {"is_deleted": False},
-        }
+        fields = {"json": Binary(result_json), "is_final": is_final, "last_updated": dt.datetime.now(dt.timezone.utc)}
+        selector: dict[str, Any] = {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
         try:
-            await self.collection.update_one(selector, update, upsert=True)
+            await self.collection.update_one(
+                {**selector, "is_deleted": False}, {"$set": fields}, upsert=True  # an insert takes is_deleted from the selector
+            )
+            return {"scan_id": scan_id, "is_final": is_final, "json": result_json, "is_deleted": False}, True
         except DuplicateKeyError:
-            current = await self.get(scan_id)
-            assert current is not None
-            return current, False
-        stored = {"scan_id": scan_id, "is_final": is_final, "json": result_json}
-        current = await self.collection.find_one({"scan_id": scan_id}, {"_id": 0, "is_deleted": 1})
-        stored["is_deleted"] = bool(current and current.get("is_deleted"))
-        return stored, True
+            pass  # a final result is there already, or the result was deleted
+        if (await self.collection.update_one({**selector, "is_deleted": True}, {"$set": fields})).matched_count:
+            return {"scan_id": scan_id, "is_final": is_final, "json": result_json, "is_deleted": True}, True
+        current = await self.get(scan_id)
+        assert current is not None
+        return current, False
 
     async def get(self, scan_id: str) -> dict[str, Any] | None:
         doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)

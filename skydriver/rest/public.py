@@ -7,7 +7,6 @@ import asyncio
 from .. import json_codec
 from ..auth import SYSTEM, USER, requires
 from ..models import FindScansArgs, IncludeDeletedArgs, ManifestGetArgs, NoArgs, ScanCreate
-from ..results.summary import summarize
 from .base import ApiError, BaseHandler, api, checked_scan_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -97,6 +96,8 @@ class ResultSummaryHandler(BaseHandler):
     async def get(self, scan_id: str) -> None:
         args = self.arguments(IncludeDeletedArgs)
         result = await self.service.result_for_science(checked_scan_id(scan_id), args.include_deleted)
+        from ..results.summary import summarize  # healpy is slow to import: only when a summary is asked for
+
         summary = await asyncio.to_thread(summarize, result)
         self.write_json(json_codec.dumps(summary, json_codec.has_non_finite(summary)))
 

@@ -1,13 +1,10 @@
-"""The science side of scan results: validate a `skyscan_result`, summarise it, draw it."""
+"""The science side of scan results: validate a `skyscan_result` (``validation``), summarise it (``summary``),
+draw it (``skymap``).
 
-from .skymap import render_png
-from .summary import CONTOUR_LEVELS_2DLLH, summarize
+Only validation is imported here: the service checks every PUT with it, while summary and skymap pull in healpy and
+matplotlib (over a second and ~80 MB), which the service loads only when a summary or a map is first asked for.
+"""
+
 from .validation import ResultValidationError, validate_skyscan_result
 
-__all__ = [
-    "CONTOUR_LEVELS_2DLLH",
-    "ResultValidationError",
-    "render_png",
-    "summarize",
-    "validate_skyscan_result",
-]
+__all__ = ["ResultValidationError", "validate_skyscan_result"]

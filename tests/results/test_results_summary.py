@@ -11,7 +11,7 @@ from skyreader import SkyScanResult
 from skyreader.utils.areas import get_contour_areas
 from skyreader.utils.handle_map_data import extract_map, get_contour_levels
 
-from skydriver.results import CONTOUR_LEVELS_2DLLH, summarize
+from skydriver.results.summary import CONTOUR_LEVELS_2DLLH, summarize
 from skydriver.results.format import NAN_SENTINEL
 
 FULL_SKY_DEG2 = 4 * np.pi * np.degrees(1) ** 2
