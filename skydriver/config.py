@@ -150,7 +150,7 @@ class Settings:
             data_dir=Path(_env("SKYDRIVER_DATA_DIR", ".skydriver-data")).absolute(),
             mongodb_uri=_mongodb_uri(),
             mongodb_database=_env("MONGODB_DATABASE", "skydriver"),
-            event_cache_mb=_int("SKYDRIVER_EVENT_CACHE_MB", 128, minimum=0),
+            event_cache_mb=_int("SKYDRIVER_EVENT_CACHE_MB", 96, minimum=0),
             auth_enabled=_bool("SKYDRIVER_AUTH", True),
             auth_secret=os.environ.get("AUTH_SECRET", ""),
             auth_openid_url=_env("AUTH_OPENID_URL", ""),
