@@ -25,7 +25,7 @@ def synthetic_result(n_pixels: int, nside: int, version: int, nan_fraction: floa
     columns = COLUMNS_BY_VERSION[version]
     index = rng.choice(12 * nside * nside, size=n_pixels, replace=False)
     values = rng.uniform(1000.0, 9000.0, size=(n_pixels, len(columns) - 1))
-    rows = [[int(i), *map(float, row)] for i, row in zip(index, values)]
+    rows = [[int(i), *map(float, row)] for i, row in zip(index, values, strict=True)]
     for row in rng.choice(n_pixels, size=int(nan_fraction * n_pixels), replace=False):
         rows[row][2] = NAN_SENTINEL
     metadata = {"nside": nside, "run_id": 136766, "event_id": 7637140, "mjd": 59754.6758,
@@ -52,7 +52,7 @@ def main() -> None:
     for name, result in cases.items():
         rows = sum(len(entry["data"]) for entry in result.values())
         repeats = max(5, min(200, 400_000 // rows))
-        median, best = time_per_call_ms(lambda: validate_skyscan_result(result), repeats)
+        median, best = time_per_call_ms(lambda result=result: validate_skyscan_result(result), repeats)
         print(f"{name:60s} median {median:8.2f} ms  best {best:8.2f} ms  ({repeats} calls)")
 
 

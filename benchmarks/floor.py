@@ -13,9 +13,8 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import AsyncMongoClient
-
 from payloads import lookup_key
+from pymongo import AsyncMongoClient
 
 
 def parse(body: bytes) -> Any:
@@ -34,7 +33,7 @@ def dumps(value: Any) -> bytes:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Floor:

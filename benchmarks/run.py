@@ -48,7 +48,7 @@ async def benchmark(mode: str) -> dict[str, object]:
         finally:
             server.stop()
     result: dict[str, object] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": mode,
         "machine": machine(),
         "seconds": round(time.perf_counter() - began, 1),
