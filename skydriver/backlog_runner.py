@@ -14,9 +14,9 @@ import time
 import uuid
 
 from .config import Settings
-from .loop import run_steps
 from .database import Database, ScanNotFound
 from .launchers import Launcher, LaunchError
+from .loop import run_steps
 from .scans import scan_request
 
 LOGGER = logging.getLogger(__name__)
@@ -91,5 +91,5 @@ class BacklogRunner:
             scan_id, {"launch.status": "failed", "launch.reason": f"launch failed after {attempts} attempt(s): {reason}"}
         )
         # whatever part of it may have started is removed by the teardown loop
-        await self.database.manifests.schedule_teardown(scan_id, dt.datetime.now(dt.timezone.utc))
+        await self.database.manifests.schedule_teardown(scan_id, dt.datetime.now(dt.UTC))
         await self.database.backlog.remove(scan_id)

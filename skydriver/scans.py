@@ -19,7 +19,7 @@ from .config import Settings
 from .database import Database, ScanNotFound
 from .database.manifests import now
 from .docker_tags import DockerTagResolver
-from .launchers import Launcher, LaunchPlan, ScanRequest, WorkerCluster, plan_for
+from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .models import ManifestPatch, ScanCreate
 from .results.validation import ResultValidationError, validate_skyscan_result
 from .scan_arguments import ArgumentError, check_reco_algo, resolve_clusters
@@ -256,6 +256,3 @@ class ScanService:
 
     def _teardown_delay(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.wait_before_teardown)
-
-    def plan(self, doc: dict[str, Any]) -> LaunchPlan:
-        return plan_for(self.launcher, scan_request(doc, self.skydriver_address))

@@ -16,8 +16,8 @@ from .config import Settings
 from .database import Database, open_database
 from .docker_tags import DockerTagResolver
 from .launchers import Launcher, make_launcher
-from .rest.routes import add_routes
 from .reconcile import reconcile_forever
+from .rest.routes import add_routes
 from .scans import ScanService
 from .teardown import TeardownLoop
 

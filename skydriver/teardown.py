@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 from .config import Settings
-from .loop import run_steps
 from .database import Database
 from .database.manifests import now
 from .launchers import Launcher
+from .loop import run_steps
 
 LOGGER = logging.getLogger(__name__)
 

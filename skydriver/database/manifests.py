@@ -22,7 +22,7 @@ class ScanNotFound(LookupError):
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class ManifestStore:

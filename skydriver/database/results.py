@@ -27,7 +27,7 @@ class ResultStore:
         partial (which then finds the unique index in its way). Returns (stored document, whether this PUT was stored).
         The common case (no deleted flag) also matches only not-deleted documents, so it needs no read afterwards.
         """
-        fields = {"json": Binary(result_json), "is_final": is_final, "last_updated": dt.datetime.now(dt.timezone.utc)}
+        fields = {"json": Binary(result_json), "is_final": is_final, "last_updated": dt.datetime.now(dt.UTC)}
         selector: dict[str, Any] = {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
         try:
             await self.collection.update_one(

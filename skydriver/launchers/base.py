@@ -12,7 +12,7 @@ import enum
 from typing import Any
 
 
-class ScanState(str, enum.Enum):
+class ScanState(enum.StrEnum):
     """What ``poll`` saw. UNKNOWN means "could not ask": never a reason to relaunch or abandon a scan."""
 
     RUNNING = "running"
@@ -86,5 +86,5 @@ class Launcher(abc.ABC):
     async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
         """Remove everything the scan started (server, workers, HTCondor clusters). Safe to call twice."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional hook: most launchers hold nothing to release)
         """Release clients and background tasks at shutdown."""

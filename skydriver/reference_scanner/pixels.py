@@ -92,7 +92,7 @@ def pixels_to_reconstruct(llhs: PixelLLHs, progression: dict[int, int]) -> set[t
         return {(nsides[0], p) for p in range(healpy.nside2npix(nsides[0]))}
     wanted: set[tuple[int, int]] = set()
     best = best_pixel(llhs)
-    for current, following in zip(nsides, nsides[1:]):
+    for current, following in zip(nsides, nsides[1:], strict=False):
         done = llhs.get(current, {})
         if not done:
             continue

@@ -83,7 +83,7 @@ class ProgressTracker:
         """Lower-bound estimate per nside: whole first nside, then extension x sub-pixels per refined pixel."""
         nsides = list(self.progression)
         estimates = {nsides[0]: 12 * nsides[0] ** 2}
-        for previous, nside in zip(nsides, nsides[1:]):
+        for previous, nside in zip(nsides, nsides[1:], strict=False):
             estimates[nside] = self.progression[nside] * (nside // previous) ** 2
         return estimates
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from .pixels import PixelLLHs, pixels_to_reconstruct
 from .progress import ProgressTracker

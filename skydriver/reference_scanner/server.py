@@ -16,8 +16,9 @@ import secrets
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .events import EventFormatError, EventInfo, load_event_file, read_event
 from .likelihood import StandInReco, fallback_direction

@@ -16,7 +16,8 @@ import itertools
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 LOGGER = logging.getLogger(__name__)
 

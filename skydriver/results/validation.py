@@ -162,7 +162,7 @@ def _validate_value_types(key: str, columns: tuple[str, ...], data: list[list]) 
     if index_types == {int} and value_types <= {int, float, str} and strings_ok:
         return
     for row, values in enumerate(data):
-        for column, value in zip(columns, values):
+        for column, value in zip(columns, values, strict=True):
             if column == "index" and type(value) is not int:
                 raise ResultValidationError(
                     f"{key}: data[{row}] index {value!r} must be an integer, not {_type_name(value)}"

@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import kmock
 import pytest
 import pytest_asyncio
+from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 from kubernetes import client
 
 from skydriver.config import Settings
 from skydriver.launchers.base import ScanRequest, WorkerCluster
 from skydriver.launchers.kubernetes import KubernetesLauncher
-
-from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
 
 @pytest_asyncio.fixture(scope="module")

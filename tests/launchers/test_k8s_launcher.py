@@ -8,11 +8,10 @@ from typing import Any
 
 import kmock
 import pytest
+from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
 from skydriver.launchers.base import LaunchError, ScanRequest, ScanState
 from skydriver.launchers.kubernetes import KubernetesLauncher
-
-from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
 JOBS = "batch/v1/jobs"
 CONDOR_CLUSTERS = [

@@ -21,6 +21,7 @@ import attrs
 import kmock
 import pytest
 import pytest_asyncio
+from k8s_api_emulator import KubernetesApiEmulator
 from kubernetes import client
 
 from skydriver.config import Settings
@@ -28,8 +29,6 @@ from skydriver.launchers.kubernetes import KubernetesLauncher
 from skydriver.server import SkyDriver, start
 from tests.conftest import RESULTS, make_settings, scan_body, token
 from tests.http_client import HttpClient
-
-from k8s_api_emulator import KubernetesApiEmulator
 
 JOBS = kmock.resource("batch/v1/jobs")
 FINAL_RESULT = RESULTS / "millipede_wilks__run00138632.evt000031747601.neutrino_1.json"
@@ -305,7 +304,7 @@ async def test_skydriver_killed_mid_launch_leaves_one_job(
 
         second = await drivers.start(k8s_scan_settings)  # same port and database
         # the killed SkyDriver's lease on the backlog entry has run out
-        a_second_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        a_second_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         backlog = second.database.backlog.collection
         await backlog.update_one({"scan_id": scan_id}, {"$set": {"lease.until": a_second_ago}})
         launched = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")

@@ -11,8 +11,8 @@ from skyreader import SkyScanResult
 from skyreader.utils.areas import get_contour_areas
 from skyreader.utils.handle_map_data import extract_map, get_contour_levels
 
-from skydriver.results.summary import CONTOUR_LEVELS_2DLLH, summarize
 from skydriver.results.format import NAN_SENTINEL
+from skydriver.results.summary import CONTOUR_LEVELS_2DLLH, summarize
 
 FULL_SKY_DEG2 = 4 * np.pi * np.degrees(1) ** 2
 
@@ -62,7 +62,7 @@ def _skyreader_contour_areas(result: dict, levels_2dllh: list[float]) -> list[fl
 
 def test_contour_levels_are_skyreaders() -> None:
     levels, labels, _ = get_contour_levels(np.zeros(12), llh_map=True, systematics=False)
-    assert dict(zip(labels, levels[:2])) == CONTOUR_LEVELS_2DLLH
+    assert dict(zip(labels, levels[:2], strict=False)) == CONTOUR_LEVELS_2DLLH  # skyreader returns extra levels
 
 
 def test_production_contour_areas_agree_with_skyreaders_contours(production_result: dict) -> None:
@@ -70,7 +70,7 @@ def test_production_contour_areas_agree_with_skyreaders_contours(production_resu
     areas = summarize(production_result)["contour_areas_deg2"]
     expected = _skyreader_contour_areas(production_result, list(CONTOUR_LEVELS_2DLLH.values()))
     finest_pixel = healpy.nside2pixarea(512, degrees=True)
-    for name, skyreader_area in zip(CONTOUR_LEVELS_2DLLH, expected):
+    for name, skyreader_area in zip(CONTOUR_LEVELS_2DLLH, expected, strict=True):
         assert areas[name] == pytest.approx(skyreader_area, rel=0.05, abs=finest_pixel)
     assert areas["90%"] == pytest.approx(expected[1], rel=0.05)
 
