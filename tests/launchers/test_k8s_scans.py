@@ -162,6 +162,15 @@ async def report_condor_clusters(driver: SkyDriver, scan_id: str) -> None:
         assert response.status == 200, response
 
 
+async def running_scan(driver: SkyDriver, event: dict[str, Any]) -> tuple[HttpClient, str]:
+    """A scan launched and with its starters' clusters reported: (a user's client, its scan_id)."""
+    user = HttpClient(driver.address, token("user"))
+    scan_id = await post_scan(driver, event)
+    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    await report_condor_clusters(driver, scan_id)
+    return user, scan_id
+
+
 def command(container: dict[str, Any]) -> list[str]:
     return list(container["command"]) + list(container["args"])
 
@@ -339,10 +348,7 @@ async def test_a_job_deleted_behind_skydrivers_back_marks_the_scan_stopped(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
 ) -> None:
     driver = await drivers.start(k8s_scan_settings)
-    user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
-    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
-    await report_condor_clusters(driver, scan_id)
+    user, scan_id = await running_scan(driver, modern_event)
 
     batch = client.BatchV1Api(drivers.api_clients[-1])
     await asyncio.to_thread(batch.delete_namespaced_job, f"skyscan-{scan_id}", k8s_scan_settings.k8s_namespace)
@@ -357,10 +363,7 @@ async def test_delete_of_a_running_scan_stops_it(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
 ) -> None:
     driver = await drivers.start(k8s_scan_settings)
-    user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
-    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
-    await report_condor_clusters(driver, scan_id)
+    user, scan_id = await running_scan(driver, modern_event)
 
     deleted = await user.delete(f"/scan/manifest/{scan_id}")
     assert deleted.status == 200 and deleted.json()["is_deleted"] is True, deleted
