@@ -33,11 +33,10 @@ class ManifestStore:
         await self.collection.insert_one(dict(doc), session=session)
 
     async def get(self, scan_id: str, include_deleted: bool = True) -> dict[str, Any]:
-        selector: dict[str, Any] = {"scan_id": scan_id}
-        if not include_deleted:
-            selector["is_deleted"] = False
-        doc = await self.collection.find_one(selector, INTERNAL)
-        if doc is None:
+        # select on scan_id alone and check the flag here: the embedded database's planner leaves the unique index
+        # for a collection scan when another field joins the filter
+        doc = await self.collection.find_one({"scan_id": scan_id}, INTERNAL)
+        if doc is None or (doc["is_deleted"] and not include_deleted):
             raise ScanNotFound(scan_id)
         return doc
 
