@@ -141,3 +141,10 @@ def test_auth_off_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> No
         Settings.from_env()
     monkeypatch.setenv("REST_HOST", "127.0.0.1")
     assert Settings.from_env().auth_enabled is False
+
+
+async def test_unknown_routes_and_methods_answer_json(user: HttpClient) -> None:
+    missing = await user.get("/no/such/route")
+    assert missing.status == 404 and missing.json()["error"] == "no such route: GET /no/such/route"
+    wrong_method = await user.post("/scans", {})
+    assert wrong_method.status == 405 and wrong_method.json()["code"] == 405

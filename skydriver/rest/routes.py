@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .base import ApiError, BaseHandler
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
@@ -22,6 +23,14 @@ ROUTES: list[tuple[str, type]] = [
 ]
 
 
+class UnknownRouteHandler(BaseHandler):
+    """Any other path: a JSON 404 that says so, like every other error."""
+
+    def prepare(self) -> None:
+        raise ApiError(404, f"no such route: {self.request.method} {self.request.path[:200]}")
+
+
 def add_routes(server: Any, handler_args: dict[str, Any]) -> None:
     for pattern, handler in ROUTES:
         server.add_route(pattern, handler, handler_args)
+    server.app_args.update(default_handler_class=UnknownRouteHandler, default_handler_args=handler_args)
