@@ -133,7 +133,6 @@ class ScanService:
             "complete": False,
             "launch": {"launcher": self.settings.launcher, "status": "waiting", "reason": None, "attempts": 0, "state": None},
             "teardown_at": None,
-            "teardown_lease": None,
             "lookup": event_lookup(event, args.is_real_event()),
             "request_hash": request_hash,
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from typing import Any
 
 from .config import Settings
@@ -26,7 +25,6 @@ class TeardownLoop:
         self.settings = settings
         self.database = database
         self.launcher = launcher
-        self.owner = f"teardown-{uuid.uuid4().hex[:8]}"
 
     async def run_forever(self) -> None:
         await run_steps(self.step, "teardown")
@@ -34,10 +32,13 @@ class TeardownLoop:
     async def step(self) -> bool:
         """Tear down one due scan; False when none was due."""
         lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
-        doc = await self.database.manifests.claim_due_teardown(self.owner, lease)
+        doc = await self.database.manifests.claim_due_teardown(lease)
         if doc is None:
             return False
         scan_id, launch = doc["scan_id"], doc["launch"]
+        if doc["complete"]:  # torn down already (a leftover schedule): just take it off the index
+            await self.database.manifests.update(scan_id, {"teardown_at": None})
+            return True
         if launch["status"] == "launching":
             await self._later(scan_id, 2.0, "launch still in flight")
             return True
@@ -56,7 +57,7 @@ class TeardownLoop:
                 await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
                 return True
         await self.database.backlog.remove(scan_id)
-        fields: dict[str, Any] = {"complete": True, "teardown_lease": None}
+        fields: dict[str, Any] = {"complete": True, "teardown_at": None}  # off the index of pending teardowns
         if launch["status"] != "failed":
             fields["launch.status"] = "stopped"
             fields["launch.reason"] = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
@@ -66,6 +67,4 @@ class TeardownLoop:
 
     async def _later(self, scan_id: str, delay: float, why: str) -> None:
         LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)
-        await self.database.manifests.update(
-            scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay), "teardown_lease": None}
-        )
+        await self.database.manifests.update(scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay)})

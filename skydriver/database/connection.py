@@ -20,6 +20,7 @@ from .results import ResultStore
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
+OBSOLETE_INDEXES = ("teardown_at_1", "complete_1")  # created by earlier versions; no query uses them now
 
 
 @dataclasses.dataclass
@@ -59,8 +60,12 @@ async def _create_indexes(db: AsyncDatabase) -> None:
     await db.manifests.create_index(
         "idempotency_key", unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}
     )
-    await db.manifests.create_index("teardown_at", partialFilterExpression={"teardown_at": {"$type": "date"}})
-    await db.manifests.create_index("complete")
+    # the teardown and reconcile loops' polls: each filters on one indexed field (see ManifestStore)
+    await db.manifests.create_index([("teardown_at", ASCENDING), ("scan_id", ASCENDING)])
+    await db.manifests.create_index("launch.status")
+    for obsolete in OBSOLETE_INDEXES:
+        if obsolete in await db.manifests.index_information():
+            await db.manifests.drop_index(obsolete)
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)

@@ -15,6 +15,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 INTERNAL = {"_id": 0}
+UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not complete, checked after reading
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
 
 
 class ScanNotFound(LookupError):
@@ -23,6 +25,11 @@ class ScanNotFound(LookupError):
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def due_teardowns(t: dt.datetime) -> dict[str, Any]:
+    """Scans whose teardown is due at ``t`` (completed scans have no ``teardown_at``)."""
+    return {"teardown_at": {"$gte": EPOCH, "$lte": t}}
 
 
 class ManifestStore:
@@ -105,18 +112,23 @@ class ManifestStore:
             {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}}
         )
 
-    async def claim_due_teardown(self, owner: str, lease: dt.timedelta) -> dict[str, Any] | None:
-        """Take one scan whose teardown is due, leased so two SkyDriver replicas never tear down the same one."""
+    async def claim_due_teardown(self, lease: dt.timedelta) -> dict[str, Any] | None:
+        """Take one scan whose teardown is due, for ``lease``: two SkyDriver replicas never tear down the same one.
+
+        The claim moves ``teardown_at`` to the lease's end (a claimer that dies leaves it due again then) with a
+        compare-and-set on the value it read. The query is a closed range on the indexed field alone: the embedded
+        database reads the whole collection for an open range (nulls sort first) or for any extra field.
+        """
         t = now()
-        free = {"$or": [{"teardown_lease": None}, {"teardown_lease.until": {"$lt": t}}]}
-        due = self.collection.find({"complete": False, "teardown_at": {"$lte": t}, **free}, {"_id": 0, "scan_id": 1})
+        due = self.collection.find(due_teardowns(t), {"_id": 0, "scan_id": 1, "teardown_at": 1})
         async for candidate in due.sort("teardown_at", 1).limit(5):
-            # the conditional update is the claim: of two replicas racing for it, one matches
-            if await self._updated({"scan_id": candidate["scan_id"], **free}, {"$set": {"teardown_lease": {"owner": owner, "until": t + lease}}}):
+            seen = {"scan_id": candidate["scan_id"], "teardown_at": candidate["teardown_at"]}
+            if await self._updated(seen, {"$set": {"teardown_at": t + lease}}):
                 return await self.collection.find_one({"scan_id": candidate["scan_id"]}, INTERNAL)
         return None
 
     async def unfinished(self) -> list[dict[str, Any]]:
         """Scans launched and not yet torn down (for reconciliation after a restart)."""
-        cursor = self.collection.find({"complete": False, "launch.status": {"$in": ["launching", "launched"]}}, INTERNAL)
-        return [doc async for doc in cursor]
+        # one indexed field in the filter (see claim_due_teardown); the rest is checked here
+        cursor = self.collection.find(UNFINISHED, INTERNAL)
+        return [doc async for doc in cursor if not doc["complete"]]
