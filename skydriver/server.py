@@ -79,6 +79,9 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         )
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes)
+        # no rest_tools route stats: they keep latencies per URL path (one entry per scan id, never freed), compute
+        # quantiles on every request, and answer 503 at random when slow, which an alert POST must never get
+        handler_args["route_stats"] = None
         rest = RestServer()
         rest.max_body_size = settings.max_body_bytes  # (RestServer ignores its constructor's max_body_size)
         add_routes(rest, handler_args)
