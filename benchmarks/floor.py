@@ -56,8 +56,10 @@ class Floor:
     async def post_scan(self, body: bytes, template: dict[str, Any]) -> bytes:
         value = parse(body)
         event_json = dumps(value["event_i3live_json"])
+        key = uuid.uuid4().hex
+        assert await self.db.manifests.find_one({"idempotency_key": key}) is None
         scan_id = uuid.uuid4().hex
-        manifest = {**template, "scan_id": scan_id, "created": _now()}
+        manifest = {**template, "scan_id": scan_id, "created": _now(), "idempotency_key": key}
         await self.db.events.insert_one({"scan_id": scan_id, "json": Binary(event_json)})
         await self.db.manifests.insert_one(manifest)
         await self.db.backlog.insert_one({"scan_id": scan_id, "priority": 0, "created": manifest["created"], "lease": None})

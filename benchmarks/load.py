@@ -28,14 +28,14 @@ class Connection:
     async def _open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> bytes:
-        """The response body; HttpError unless the status is 2xx."""
+    async def request(self, method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
+        """The response body; HttpError unless the status is 2xx. ``headers``: extra "Name: value\r\n" lines."""
         if self.writer is None:
             await self._open()
         assert self.reader is not None and self.writer is not None
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n{headers}\r\n"
         ).encode()
         self.writer.writelines((head, body) if body else (head,))
         await self.writer.drain()

@@ -11,6 +11,7 @@ import dataclasses
 import random
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -142,7 +143,8 @@ class Suite:
         need = max(c.manifest_scans, c.patch_scans, c.result_scans)
 
         async def http(conn: Any, n: int) -> None:
-            response = await conn.request("POST", "/scan", body)
+            # as an alert pipeline sends it: with an Idempotency-Key, so that a retry never makes a second scan
+            response = await conn.request("POST", "/scan", body, f"Idempotency-Key: {uuid.uuid4().hex}\r\n")
             match = SCAN_ID.search(response, 0, 200)
             assert match, response[:200]
             if len(self.scan_ids) < need:
@@ -156,7 +158,7 @@ class Suite:
             await self.floor.post_scan(body, template)
 
         await self._scenario(
-            "post_scan", f"POST /scan, {len(body) // 1000} kB event, concurrency 4", max(c.post, need), 4, http, floor
+            "post_scan", f"POST /scan with an Idempotency-Key, {len(body) // 1000} kB event, concurrency 4", max(c.post, need), 4, http, floor
         )
 
     async def patch_progress(self) -> None:

@@ -1,14 +1,20 @@
-"""Teardown claims on a real database: each due scan is taken once, a dead claimer's scan comes back, the poll is indexed."""
+"""Teardown claims on a real database (each due scan taken once, a dead claimer's scan comes back); hot queries
+read an index; indexes of earlier versions are replaced."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
+from pymongo import AsyncMongoClient
+
+from skydriver.database.connection import OBSOLETE_INDEXES, open_database
 from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now
 from skydriver.server import SkyDriver
+from tests.conftest import make_settings
 
 LEASE = dt.timedelta(seconds=60)
 
@@ -37,14 +43,32 @@ async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriv
     assert await store.claim_due_teardown(LEASE) is None
 
 
-async def test_the_teardown_poll_and_the_reconcile_query_use_indexes(driver: SkyDriver) -> None:
-    """They run every second / minute against every scan ever made: a collection scan would grow with history."""
+async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
+    """The loops poll every second / minute, POST looks up its Idempotency-Key, all against every scan ever made:
+    a collection scan would make each cost grow with history."""
     manifests = driver.database.manifests.collection
     await manifests.insert_many([manifest(f"old-{n}", None, complete=True) for n in range(50)])
     polls = [
         manifests.find(due_teardowns(now())).sort("teardown_at", 1).limit(5),
         manifests.find(UNFINISHED),
+        manifests.find({"idempotency_key": "some-key"}).limit(1),
+        manifests.find({"scan_id": "old-7"}).limit(1),
     ]
     for cursor in polls:
         plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
         assert "IXSCAN" in plan and "COLLSCAN" not in plan, plan
+
+
+async def test_indexes_of_earlier_versions_are_replaced(mongo_uri: str, tmp_path: Path) -> None:
+    settings = make_settings(mongo_uri, tmp_path)
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
+    manifests = client[settings.mongodb_database].manifests
+    await manifests.create_index("idempotency_key", unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}})
+    await manifests.create_index("complete")
+    database = await open_database(settings)
+    try:
+        names = set(await manifests.index_information())
+        assert not names & set(OBSOLETE_INDEXES) and "idempotency_key_unique" in names
+    finally:
+        await database.close()
+        await client.close()

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from ..config import Settings
 from ..embedded_db import EmbeddedDatabase
@@ -20,7 +21,8 @@ from .results import ResultStore
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
-OBSOLETE_INDEXES = ("teardown_at_1", "complete_1")  # created by earlier versions; no query uses them now
+INDEX_NOT_FOUND = 27
+OBSOLETE_INDEXES = ("teardown_at_1", "complete_1", "idempotency_key_1")  # created by earlier versions; no query uses them now
 
 
 @dataclasses.dataclass
@@ -51,21 +53,26 @@ class Database:
 
 
 async def _create_indexes(db: AsyncDatabase) -> None:
+    existing = await db.manifests.index_information()
+    for obsolete in OBSOLETE_INDEXES:
+        if obsolete in existing:
+            try:
+                await db.manifests.drop_index(obsolete)
+            except OperationFailure as exc:
+                if exc.code != INDEX_NOT_FOUND:  # another replica starting up dropped it first
+                    raise
     await db.manifests.create_index("scan_id", unique=True)
     # GET /scans: every equality it filters on, then the sort key, so neither a filter nor the sort reads documents
     await db.manifests.create_index(
         [("lookup.run_id", ASCENDING), ("lookup.event_id", ASCENDING), ("lookup.is_real_event", ASCENDING),
          ("is_deleted", ASCENDING), ("created", ASCENDING)]
     )  # fmt: skip
-    await db.manifests.create_index(
-        "idempotency_key", unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}
-    )
+    # sparse, not partial: only scans POSTed with an Idempotency-Key have the field, and the embedded database's
+    # planner never reads a partial index (each lookup would read every manifest)
+    await db.manifests.create_index("idempotency_key", unique=True, sparse=True, name="idempotency_key_unique")
     # the teardown and reconcile loops' polls: each filters on one indexed field (see ManifestStore)
     await db.manifests.create_index([("teardown_at", ASCENDING), ("scan_id", ASCENDING)])
     await db.manifests.create_index("launch.status")
-    for obsolete in OBSOLETE_INDEXES:
-        if obsolete in await db.manifests.index_information():
-            await db.manifests.drop_index(obsolete)
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)
