@@ -18,6 +18,7 @@ from . import json_codec
 from .config import Settings
 from .database import Database, ScanNotFound
 from .database.manifests import now
+from .database.results import answers_alone
 from .docker_tags import DockerTagResolver
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .models import ManifestPatch, ScanCreate
@@ -185,20 +186,40 @@ class ScanService:
                 scan_id, {"launch.status": "stopped", "launch.reason": "deleted before launch", "complete": True},
                 condition={"launch.status": "waiting"},
             )
+        # the result's mirror is marked first, so that a DELETE cut short never leaves a deleted scan's result
+        # readable, and again after the manifest, for a first result PUT racing this DELETE (see put_result)
+        await self.database.results.mark_scan_deleted(scan_id)
         doc = await self.database.manifests.mark_deleted(scan_id)
+        await self.database.results.mark_scan_deleted(scan_id)
         LOGGER.info("scan %s deleted", scan_id)
         return manifest_json(doc, await self.database.events.get_json(scan_id))
 
     async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
-        """The result; a final result for a scan still running also schedules its teardown (the contract's effect)."""
-        manifest, doc = await asyncio.gather(
-            self.database.manifests.get(scan_id, include_deleted), self.database.results.get(scan_id)
-        )
+        """The result; a final result for a scan still running also schedules its teardown (the contract's effect).
+
+        Polls read the result document alone when it mirrors its scan's state; else the manifest is read as well.
+        """
+        doc = await self.database.results.get(scan_id)
+        if doc is None or not answers_alone(doc):
+            return await self._get_result_checking_manifest(scan_id, doc, include_deleted)
+        if (doc["scan_deleted"] or doc["is_deleted"]) and not include_deleted:
+            raise ScanNotFound(scan_id)
+        return result_json(doc)
+
+    async def _get_result_checking_manifest(self, scan_id: str, doc: dict[str, Any] | None, include_deleted: bool) -> bytes:
+        manifest = await self.database.manifests.get(scan_id, include_deleted)
         if doc is not None and doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
-        if doc is not None and doc["is_final"] and not manifest["complete"] and manifest.get("teardown_at") is None:
-            await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
+        if doc is not None and doc["is_final"] and not doc.get("teardown_handled"):
+            await self._handle_final(scan_id, manifest)
         return result_json(doc)
+
+    async def _handle_final(self, scan_id: str, manifest: dict[str, Any]) -> None:
+        """Schedule the teardown after a final result (unless done or scheduled already), then record that it is."""
+        if not manifest["complete"] and manifest.get("teardown_at") is None:
+            await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
+            LOGGER.info("scan %s: final result; teardown in %.0fs", scan_id, self.settings.wait_before_teardown)
+        await self.database.results.mark_teardown_handled(scan_id)
 
     async def delete_result(self, scan_id: str) -> bytes:
         await self.database.manifests.get(scan_id)
@@ -245,13 +266,16 @@ class ScanService:
             validate_skyscan_result(skyscan_result)
         except ResultValidationError as exc:
             raise ArgumentError("skyscan_result", str(exc)) from None
-        stored, accepted = await self.database.results.put(scan_id, json_codec.dumps(skyscan_result, non_finite), is_final)
-        if not accepted:
+        outcome = await self.database.results.put(scan_id, json_codec.dumps(skyscan_result, non_finite), is_final)
+        if outcome.created and (await self.database.manifests.get(scan_id))["is_deleted"]:
+            # the scan was deleted before this first write: the DELETE (which marks the result after the manifest)
+            # may have found no result to mark
+            await self.database.results.mark_scan_deleted(scan_id)
+        if not outcome.accepted:
             LOGGER.warning("scan %s: partial result after the final one ignored", scan_id)
-        elif is_final and not manifest["complete"]:
-            await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
-            LOGGER.info("scan %s: final result; teardown in %.0fs", scan_id, self.settings.wait_before_teardown)
-        return result_json(stored)
+        elif is_final:
+            await self._handle_final(scan_id, manifest)
+        return result_json(outcome.stored)
 
     def _teardown_delay(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.wait_before_teardown)

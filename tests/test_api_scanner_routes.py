@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from skyreader import SkyScanResult
 
+from skydriver.server import SkyDriver
 from tests.conftest import RESULTS, scan_body
 from tests.http_client import HttpClient
 
@@ -133,6 +134,37 @@ async def test_result_reads_as_empty_until_written_and_delete_hides_it(user: Htt
     assert stored.status == 200 and stored.json()["is_deleted"] is True
     assert (await user.get(f"/scan/result/{scan_id}")).status == 404
     assert (await user.get(f"/scan/result/{scan_id}", query={"include_deleted": "true"})).json()["skyscan_result"] == final
+
+
+async def test_deleting_the_scan_hides_its_result_whichever_came_first(user: HttpClient, system: HttpClient, modern_event: dict) -> None:
+    _, partial = load_result("millipede_wilks__run00136766.evt000007637140.neutrino_1.json")
+    for result_first in (True, False):
+        scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
+        if result_first:
+            await system.put(f"/scan/result/{scan_id}", {"skyscan_result": partial, "is_final": False})
+        assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
+        if not result_first:  # the scanner's first result arrives after the DELETE
+            assert (await system.put(f"/scan/result/{scan_id}", {"skyscan_result": partial, "is_final": False})).status == 200
+        assert (await user.get(f"/scan/result/{scan_id}")).status == 404
+        shown = await user.get(f"/scan/result/{scan_id}", query={"include_deleted": "true"})
+        assert shown.json()["skyscan_result"] == partial and shown.json()["is_deleted"] is False  # the result itself was not deleted
+
+
+async def test_result_reads_fall_back_to_the_manifest_without_the_mirror(driver: SkyDriver, user: HttpClient, system: HttpClient, scan_id: str) -> None:
+    """Result documents of earlier versions, and a final result whose teardown was never scheduled (SkyDriver
+    stopped in between): GET reads the manifest, hides a deleted scan and schedules the teardown."""
+    _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
+    await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
+    results, manifests = driver.database.results.collection, driver.database.manifests.collection
+    await results.update_one({"scan_id": scan_id}, {"$unset": {"teardown_handled": 1}})
+    await manifests.update_one({"scan_id": scan_id}, {"$set": {"teardown_at": None}})
+    assert (await user.get(f"/scan/result/{scan_id}")).json()["is_final"] is True
+    assert (await manifests.find_one({"scan_id": scan_id}))["teardown_at"] is not None  # scheduled by the GET
+    assert (await results.find_one({"scan_id": scan_id}))["teardown_handled"] is True
+
+    await manifests.update_one({"scan_id": scan_id}, {"$set": {"is_deleted": True}})  # deleted before the mirror existed
+    await results.update_one({"scan_id": scan_id}, {"$unset": {"scan_deleted": 1}})
+    assert (await user.get(f"/scan/result/{scan_id}")).status == 404
 
 
 async def test_summary_and_skymap_png(user: HttpClient, system: HttpClient, scan_id: str) -> None:

@@ -2,10 +2,14 @@
 
 The result is stored as its JSON text (validated on the way in) so that GET returns it byte for byte, bare NaN
 tokens and all, without decoding and re-encoding thousands of rows.
+
+Each document also mirrors what GET needs to know of its scan (``scan_deleted``; for a final result,
+``teardown_handled``) so that the plotting scripts' polls read one document, not the manifest too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -13,34 +17,53 @@ from bson import Binary
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1}
+PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1, "scan_deleted": 1, "teardown_handled": 1}
+
+
+def answers_alone(doc: dict[str, Any]) -> bool:
+    """Whether GET can answer from this document without reading the manifest.
+
+    Not when the mirror is missing (documents of earlier versions) or a final result's teardown is not yet known to
+    be scheduled (SkyDriver stopped between storing it and scheduling: GET is the safety net).
+    """
+    return "scan_deleted" in doc and (not doc["is_final"] or bool(doc.get("teardown_handled")))
+
+
+@dataclasses.dataclass(frozen=True)
+class PutOutcome:
+    stored: dict[str, Any]  # the document now in the database
+    accepted: bool  # False: a partial result arrived after the final one and was ignored
+    created: bool  # this PUT wrote the scan's first result
 
 
 class ResultStore:
     def __init__(self, collection: AsyncCollection):
         self.collection = collection
 
-    async def put(self, scan_id: str, result_json: bytes, is_final: bool) -> tuple[dict[str, Any], bool]:
+    async def put(self, scan_id: str, result_json: bytes, is_final: bool) -> PutOutcome:
         """Store a result unless a final one is already there and this one is partial.
 
         One atomic upsert: a partial only matches a non-final document, so a final result is never replaced by a later
-        partial (which then finds the unique index in its way). Returns (stored document, whether this PUT was stored).
-        The common case (no deleted flag) also matches only not-deleted documents, so it needs no read afterwards.
+        partial (which then finds the unique index in its way). The common case (no deleted flag) also matches only
+        not-deleted documents, so it needs no read afterwards.
         """
         fields = {"json": Binary(result_json), "is_final": is_final, "last_updated": dt.datetime.now(dt.UTC)}
         selector: dict[str, Any] = {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
+        stored = {"scan_id": scan_id, "is_final": is_final, "json": result_json}
         try:
-            await self.collection.update_one(
-                {**selector, "is_deleted": False}, {"$set": fields}, upsert=True  # an insert takes is_deleted from the selector
+            written = await self.collection.update_one(
+                {**selector, "is_deleted": False},  # an insert takes is_deleted from the selector
+                {"$set": fields, "$setOnInsert": {"scan_deleted": False}},
+                upsert=True,
             )
-            return {"scan_id": scan_id, "is_final": is_final, "json": result_json, "is_deleted": False}, True
+            return PutOutcome({**stored, "is_deleted": False}, True, written.upserted_id is not None)
         except DuplicateKeyError:
             pass  # a final result is there already, or the result was deleted
         if (await self.collection.update_one({**selector, "is_deleted": True}, {"$set": fields})).matched_count:
-            return {"scan_id": scan_id, "is_final": is_final, "json": result_json, "is_deleted": True}, True
+            return PutOutcome({**stored, "is_deleted": True}, True, False)
         current = await self.get(scan_id)
         assert current is not None
-        return current, False
+        return PutOutcome(current, False, False)
 
     async def get(self, scan_id: str) -> dict[str, Any] | None:
         doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)
@@ -51,3 +74,11 @@ class ResultStore:
     async def mark_deleted(self, scan_id: str) -> dict[str, Any] | None:
         await self.collection.update_one({"scan_id": scan_id}, {"$set": {"is_deleted": True}})
         return await self.get(scan_id)
+
+    async def mark_scan_deleted(self, scan_id: str) -> None:
+        """Mirror a DELETE of the scan (its result's own ``is_deleted`` is for DELETE of the result)."""
+        await self.collection.update_one({"scan_id": scan_id}, {"$set": {"scan_deleted": True}})
+
+    async def mark_teardown_handled(self, scan_id: str) -> None:
+        """The final result's teardown is scheduled (or the scan was already complete): GET need not check."""
+        await self.collection.update_one({"scan_id": scan_id, "is_final": True}, {"$set": {"teardown_handled": True}})
