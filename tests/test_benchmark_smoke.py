@@ -28,3 +28,8 @@ def test_benchmark_smoke_runs_without_errors(tmp_path: Path) -> None:
         assert figures["skydriver"]["requests"] > 0, name
     assert result["repeat"]["errors"] == 0
     assert result["memory"][-1]["server"]["VmHWM"] > 0
+
+    summary = subprocess.run(
+        [sys.executable, str(RUN.with_name("summarize.py")), str(output), str(output)], capture_output=True, text=True, check=True
+    ).stdout
+    assert all(f"| `{name}`" in summary for name in result["scenarios"]) and "2 runs." in summary
