@@ -43,8 +43,9 @@ def row(name: str, runs: list[dict[str, Any]]) -> str:
 
 def _which_target(miss: str) -> str:
     """``post_scan: 1.4x ... (target >= 3x)`` -> ``post_scan: target >= 3x``; other misses as they are."""
-    target = re.search(r"\((target [^)]*)\)", miss)
-    return f"{miss.split(':')[0]}: {target.group(1)}" if target else miss
+    name, _, rest = miss.partition(": ")
+    target = re.search(r"\((target [^)]*)\)", rest)
+    return f"{name}: {target.group(1)}" if target and " " not in name else miss
 
 
 def summary(runs: list[dict[str, Any]]) -> str:
