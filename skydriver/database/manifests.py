@@ -27,6 +27,14 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def scans_of_event(run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> dict[str, Any]:
+    """GET /scans' filter: only fields of the lookup index, so that both MongoDB and the embedded database use it."""
+    selector: dict[str, Any] = {"lookup.run_id": run_id, "lookup.event_id": event_id, "lookup.is_real_event": is_real_event}
+    if not include_deleted:
+        selector["is_deleted"] = False
+    return selector
+
+
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
     """Scans whose teardown is due at ``t`` (completed scans have no ``teardown_at``)."""
     return {"teardown_at": {"$gte": EPOCH, "$lte": t}}
@@ -51,14 +59,8 @@ class ManifestStore:
         return await self.collection.find_one({"idempotency_key": key}, INTERNAL)
 
     async def find_scan_ids(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> list[str]:
-        selector: dict[str, Any] = {
-            "lookup.run_id": run_id,
-            "lookup.event_id": event_id,
-            "lookup.is_real_event": is_real_event,
-        }
-        if not include_deleted:
-            selector["is_deleted"] = False
-        cursor = self.collection.find(selector, {"_id": 0, "scan_id": 1}).sort("created", 1)
+        cursor = self.collection.find(scans_of_event(run_id, event_id, is_real_event, include_deleted), {"_id": 0, "scan_id": 1})
+        cursor = cursor.sort("created", 1)
         return [doc["scan_id"] async for doc in cursor]
 
     async def update(self, scan_id: str, fields: dict[str, Any], condition: dict[str, Any] | None = None) -> dict[str, Any] | None:

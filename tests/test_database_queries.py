@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from skydriver.database.connection import OBSOLETE_INDEXES, open_database
-from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now
+from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now, scans_of_event
 from skydriver.server import SkyDriver
 from tests.conftest import make_settings
 
@@ -44,8 +44,8 @@ async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriv
 
 
 async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
-    """The loops poll every second / minute, POST looks up its Idempotency-Key, all against every scan ever made:
-    a collection scan would make each cost grow with history."""
+    """The loops poll every second / minute, POST looks up its Idempotency-Key, GET /scans its run and event, all
+    against every scan ever made: a collection scan would make each cost grow with history."""
     manifests = driver.database.manifests.collection
     await manifests.insert_many([manifest(f"old-{n}", None, complete=True) for n in range(50)])
     polls = [
@@ -53,6 +53,7 @@ async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
         manifests.find(UNFINISHED),
         manifests.find({"idempotency_key": "some-key"}).limit(1),
         manifests.find({"scan_id": "old-7"}).limit(1),
+        *(manifests.find(scans_of_event(1, 2, True, deleted)).sort("created", 1) for deleted in (False, True)),
     ]
     for cursor in polls:
         plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
