@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Any
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
 def row(name: str, runs: list[dict[str, Any]]) -> str:
     figures = [run["scenarios"][name] for run in runs]
     measured = [f["skydriver"] for f in figures]
@@ -27,16 +23,16 @@ def row(name: str, runs: list[dict[str, Any]]) -> str:
     original = [f["baseline_ratio"] for f in figures if f.get("baseline_ratio") is not None]
     label = f"`{name}`"
     if "bulk_insert_seconds" in figures[0]:
-        label += f" ({_median([f['bulk_insert_seconds'] for f in figures]):.0f} s to insert)"
+        label += f" ({statistics.median([f['bulk_insert_seconds'] for f in figures]):.0f} s to insert)"
     cells = [
         label,
         str(sum(m["requests"] for m in measured)),
         str(sum(m["errors"] for m in measured)),
-        f"{_median(rps):.0f} ({min(rps):.0f}-{max(rps):.0f})",
-        f"{_median(floor):.0f}% ({min(floor):.0f}-{max(floor):.0f}%)" if floor else "-",
-        f"{_median(original):.1f}" if original else "-",
-        *(f"{_median([m[key] for m in measured]):.1f}" for key in ("p50_ms", "p99_ms")),
-        *(f"{_median([m[key] for m in measured]):.2f}" for key in ("server_cpu_ms_per_req", "db_cpu_ms_per_req")),
+        f"{statistics.median(rps):.0f} ({min(rps):.0f}-{max(rps):.0f})",
+        f"{statistics.median(floor):.0f}% ({min(floor):.0f}-{max(floor):.0f}%)" if floor else "-",
+        f"{statistics.median(original):.1f}" if original else "-",
+        *(f"{statistics.median([m[key] for m in measured]):.1f}" for key in ("p50_ms", "p99_ms")),
+        *(f"{statistics.median([m[key] for m in measured]):.2f}" for key in ("server_cpu_ms_per_req", "db_cpu_ms_per_req")),
     ]
     return "| " + " | ".join(cells) + " |"
 
