@@ -7,16 +7,12 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from examples.sample_data import PRODUCTION_RESULT as PRODUCTION_FILE
 from skydriver.results import validate_skyscan_result
 from skydriver.results.format import COLUMNS_BY_VERSION, NAN_SENTINEL
-
-PRODUCTION_FILE = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "results" / "run00136766.evt000007637140.nsides_8_64_512.json"
-)
 
 
 def synthetic_result(n_pixels: int, nside: int, version: int, nan_fraction: float) -> dict:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-EVENT_FILE = SHARED_DATA / "events" / "138632_31747601.json"
-RESULT_FILE = SHARED_DATA / "results" / "run00136766.evt000007637140.nsides_8_64_512.json"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for examples.sample_data
+from examples.sample_data import MODERN_EVENT as EVENT_FILE  # noqa: E402
+from examples.sample_data import PRODUCTION_RESULT as RESULT_FILE  # noqa: E402
 
 
 def scan_body() -> bytes:

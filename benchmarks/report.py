@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-BASELINE_FILE = Path(__file__).resolve().parents[2] / "shared" / "perf" / "baseline_original.json"
+BASELINE_FILE = Path(__file__).resolve().parent / "baseline_original.json"
 TEN_TIMES = ("patch_progress", "put_result", "get_result")  # the original's slowest routes: >= 10x, the rest >= 3x
 MIN_FRACTION_OF_FLOOR = 0.5
 MAX_P99_OVER_P50 = 10.0

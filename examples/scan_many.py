@@ -1,6 +1,6 @@
 """Request scans of many events at once and report each scan id (follow them with scan_one.py's polling).
 
-    python examples/scan_many.py ../shared/data/events/*.json --cluster local:1
+    python examples/scan_many.py examples/data/events/*.json --cluster local:1
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Works against any SkyDriver; the defaults fit `make run` (embedded defaults: local launcher, reference scanner, auth
 off on loopback):
 
-    python examples/scan_one.py                       # the real event in ../shared/data/events/
+    python examples/scan_one.py                       # the real event in examples/data/events/
     python examples/scan_one.py --event my_event.json --output my_scan.png
 
 For a production SkyDriver pass --address, --token (or SKYDRIVER_TOKEN), --cluster sub-2:1234, --reco-algo and
@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 import requests
+from sample_data import MODERN_EVENT
 
-DEFAULT_EVENT = Path(__file__).resolve().parents[2] / "shared" / "data" / "events" / "138632_31747601.json"
+DEFAULT_EVENT = MODERN_EVENT
 PERCENT = re.compile(r"\(([0-9.]+)\)")
 
 

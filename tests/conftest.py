@@ -17,16 +17,13 @@ from typing import Any
 import pytest
 from rest_tools.utils.auth import Auth
 
+from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT
+from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.config import Settings
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import SkyDriver, start
 from tests.http_client import HttpClient
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-EVENTS = SHARED_DATA / "events"
-RESULTS = SHARED_DATA / "results"
-MODERN_EVENT = EVENTS / "138632_31747601.json"
-PRODUCTION_RESULT = RESULTS / "run00136766.evt000007637140.nsides_8_64_512.json"
 AUTH_SECRET = "skydriver-test-secret-" + "0123456789abcdef" * 4  # HS512 wants >= 64 bytes
 
 

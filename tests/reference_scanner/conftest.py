@@ -1,4 +1,4 @@
-"""A tiny recording stand-in for SkyDriver's scanner-facing routes, and paths to the shared real data."""
+"""A tiny recording stand-in for SkyDriver's scanner-facing routes, and the real data's paths."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from examples.sample_data import EVENTS_DIR as EVENTS
+from examples.sample_data import MODERN_EVENT
+from examples.sample_data import RESULTS_DIR as RESULTS
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
-EVENTS = SHARED_DATA / "events"
-RESULTS = SHARED_DATA / "results"
-MODERN_EVENT = EVENTS / "138632_31747601.json"
 
 
 class RecordingSkyDriver:

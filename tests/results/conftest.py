@@ -1,15 +1,16 @@
-"""Real skyscan results from ../shared/data/results, loaded fresh for each test so tests may corrupt them."""
+"""Real skyscan results from examples/data/results, loaded fresh for each test so tests may corrupt them."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-RESULTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "results"
+from examples.sample_data import BARE_NAN_RESULT, PRODUCTION_RESULT, RESULTS_DIR, VERSION_1_RESULT
+
 RESULT_FILES = sorted(RESULTS_DIR.glob("*.json"))
-PRODUCTION_FILE = RESULTS_DIR / "run00136766.evt000007637140.nsides_8_64_512.json"
-VERSION_1_FILE = RESULTS_DIR / "millipede_wilks__run00136766.evt000007637140.neutrino_1.json"
-BARE_NAN_FILE = RESULTS_DIR / "splinempe__run00136766.evt000007637140.neutrino_1.json"
+PRODUCTION_FILE = PRODUCTION_RESULT
+VERSION_1_FILE = VERSION_1_RESULT
+BARE_NAN_FILE = BARE_NAN_RESULT
 
 
 def load_result(path: Path) -> dict:
@@ -38,7 +39,7 @@ def bare_nan_result() -> dict:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each test that takes `real_result` once per shared result file."""
+    """Run each test that takes `real_result` once per real result file."""
     if "real_result" in metafunc.fixturenames:
         assert RESULT_FILES, f"no result files in {RESULTS_DIR}"
         metafunc.parametrize("real_result", RESULT_FILES, ids=[path.stem for path in RESULT_FILES], indirect=True)
