@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run scan test bench schemas clean
+.PHONY: run scan test bench schemas lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: $(INSTALLED)
 
 schemas: $(INSTALLED)
 	$(PY) -m skydriver.openapi
+
+# the image's pinned dependencies, with hashes (Dockerfile); run after changing pyproject.toml's dependencies
+lock: $(INSTALLED)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--generate-hashes --no-header --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .skydriver-data .pytest_cache
