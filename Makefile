@@ -20,9 +20,10 @@ run: $(INSTALLED)
 	SKYSCAN_PROGRESS_INTERVAL_SEC=$${SKYSCAN_PROGRESS_INTERVAL_SEC:-1} SKYSCAN_RESULT_INTERVAL_SEC=$${SKYSCAN_RESULT_INTERVAL_SEC:-3} \
 	$(PY) -m skydriver
 
-# in a second terminal: scan the real event end to end, save the sky map as skymap.png
+# in a second terminal: scan the real event end to end with the `skydriver` command, save the sky map as skymap.png
 scan: $(INSTALLED)
-	$(PY) examples/scan_one.py
+	$(VENV)/bin/skydriver scan examples/data/events/138632_31747601.json \
+		--reco-algo dummy --nsides 8:0,16:4,32:4 --cluster local:2 --wait -o skymap.png
 
 test: $(INSTALLED)
 	$(PY) -m pytest -q

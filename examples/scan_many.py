@@ -1,4 +1,4 @@
-"""Request scans of many events at once and report each scan id (follow them with scan_one.py's polling).
+"""Request scans of many events at once and report each scan id (follow each with `skydriver watch SCAN_ID`).
 
     python examples/scan_many.py examples/data/events/*.json --cluster local:1
 """

@@ -1,38 +1,7 @@
-"""``python -m skydriver``: run SkyDriver until SIGINT/SIGTERM."""
+"""`python -m skydriver`: the `skydriver` command; with no arguments it runs the server, as it always has."""
 
-from __future__ import annotations
-
-import asyncio
-import logging
-import signal
 import sys
 
-from .config import ConfigError, Settings
-from .embedded_db import EmbeddedDatabaseError
-from .server import start
+from skydriver.cli import main
 
-
-async def serve() -> None:
-    settings = Settings.from_env()
-    driver = await start(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await driver.stop()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(serve())
-    except (ConfigError, EmbeddedDatabaseError) as exc:
-        logging.getLogger("skydriver").error("%s", exc)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()
+sys.exit(main(sys.argv[1:] or ["serve"]))

@@ -1,0 +1,85 @@
+"""SkyDriver's REST API as the command line calls it, over `rest_tools.client.RestClient` like IceCube's own tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+from rest_tools.client import RestClient
+
+
+class RequestRefused(Exception):
+    """SkyDriver answered with an error; the message is the server's own JSON `error` text."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def read_token(token: str | None, token_file: Path | None) -> str | None:
+    """A bearer token given directly, or the first line of a token file."""
+    if token:
+        return token.strip()
+    if token_file:
+        return token_file.read_text().strip().splitlines()[0]
+    return None
+
+
+def _refused(exc: requests.HTTPError) -> RequestRefused:
+    response = exc.response
+    try:
+        message = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:500] or response.reason
+    return RequestRefused(response.status_code, message)
+
+
+class SkyDriverClient:
+    """One method per route the command line uses; errors become `RequestRefused` with the server's message."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.rest = RestClient(self.url, token=token, timeout=timeout, retries=2)
+
+    def _call(self, method: str, path: str, args: dict[str, Any] | None = None) -> Any:
+        try:
+            return self.rest.request_seq(method, path, args)
+        except requests.HTTPError as exc:
+            raise _refused(exc) from None
+
+    def request_scan(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/scan", body)
+
+    def manifest(self, scan_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/scan/manifest/{scan_id}", {"include_event": "false"})
+
+    def result(self, scan_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/scan/result/{scan_id}")
+
+    def summary(self, scan_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/scan/{scan_id}/result/summary")
+
+    def scans_of_event(self, run_id: int, event_id: int, is_real_event: bool) -> dict[str, Any]:
+        args = {"run_id": run_id, "event_id": event_id, "is_real_event": json.dumps(is_real_event)}
+        return self._call("GET", "/scans", args)
+
+    def cancel(self, scan_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/scan/manifest/{scan_id}")
+
+    def skymap_png(self, scan_id: str, zoom: bool) -> bytes:
+        """The PNG bytes: RestClient decodes JSON only, so this one route goes through its session directly."""
+        self.rest.open(sync=True)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self.rest.session.get(
+            f"{self.url}/scan/{scan_id}/skymap.png", params={"zoom": json.dumps(zoom)}, headers=headers,
+            timeout=self.rest.timeout,
+        )  # fmt: skip
+        try:
+            response.raise_for_status()
+        except requests.HTTPError as exc:
+            raise _refused(exc) from None
+        return response.content
