@@ -20,6 +20,7 @@ from .database import Database, ScanNotFound
 from .database.manifests import now
 from .database.results import answers_alone
 from .docker_tags import DockerTagResolver
+from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .models import ManifestPatch, ScanCreate
 from .results.validation import ResultValidationError, validate_skyscan_result
@@ -73,18 +74,18 @@ def scan_request(doc: dict[str, Any], skydriver_address: str) -> ScanRequest:
     )
 
 
-def event_lookup(event: dict[str, Any], is_real_event: bool) -> dict[str, Any]:
-    """Run/event ids from the event's plain fields (modern realtime format), so GET /scans finds a scan at once.
+def readable_event(event: dict[str, Any], is_real_event: bool) -> EventInfo:
+    """What the scanner will read from the event; an event it could not read is refused now, not 30 s later."""
+    try:
+        return read_event(event, is_real_event)
+    except EventFormatError as exc:
+        raise ArgumentError("event_i3live_json", f"the scanner cannot read this event: {exc}") from None
 
-    Older formats carry them only inside encoded frames; those scans become findable when the scanner reports
-    ``event_metadata``.
-    """
-    value = event.get("value")
-    data = value.get("data") if isinstance(value, dict) else None
-    run_id, event_id = (data.get("run_id"), data.get("event_id")) if isinstance(data, dict) else (None, None)
-    if isinstance(run_id, int) and isinstance(event_id, int):
-        return {"run_id": run_id, "event_id": event_id, "is_real_event": is_real_event}
-    return {"run_id": None, "event_id": None, "is_real_event": is_real_event}
+
+def event_lookup(info: EventInfo) -> dict[str, Any]:
+    """Run/event ids as the scanner will report them, so GET /scans finds a scan from the moment it is accepted."""
+    meta = info.metadata
+    return {"run_id": meta.run_id, "event_id": meta.event_id, "is_real_event": meta.is_real_event}
 
 
 @dataclasses.dataclass
@@ -105,6 +106,7 @@ class ScanService:
             return earlier
         clusters = resolve_clusters(args, self.settings)
         check_reco_algo(args, self.settings)
+        event_info = readable_event(event, args.is_real_event())
         try:
             docker_tag = await self.tags.resolve(args.docker_tag)
         except ValueError as exc:
@@ -134,7 +136,7 @@ class ScanService:
             "complete": False,
             "launch": {"launcher": self.settings.launcher, "status": "waiting", "reason": None, "attempts": 0, "state": None},
             "teardown_at": None,
-            "lookup": event_lookup(event, args.is_real_event()),
+            "lookup": event_lookup(event_info),
             "request_hash": request_hash,
         }
         if idempotency_key:

@@ -16,8 +16,8 @@ import pytest
 from skyreader import SkyScanResult
 
 from skydriver.config import Settings
-from skydriver.reference_scanner.coordinates import local_to_equatorial
-from skydriver.reference_scanner.mjd import mjd_from_i3live_time
+from skydriver.event_format.sky_coordinates import local_to_equatorial
+from skydriver.event_format.mjd import mjd_from_i3live_time
 from skydriver.server import SkyDriver, start
 from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .events import EventFormatError, EventInfo, load_event_file, read_event
+from ..event_format import EventFormatError, EventInfo, load_event_file, read_event
 from .likelihood import StandInReco, fallback_direction
 from .pixels import parse_nsides
 from .progress import ProgressTracker

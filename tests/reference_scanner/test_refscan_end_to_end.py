@@ -16,7 +16,7 @@ import pytest
 from conftest import MODERN_EVENT, REPO, RecordingSkyDriver
 from skyreader import SkyScanResult
 
-from skydriver.reference_scanner.events import load_event_file, read_event
+from skydriver.event_format import load_event_file, read_event
 
 NSIDES = ["8:0", "16:4", "32:4"]
 HANG_GUARD = 120  # seconds: only stops a hung test, never decides pass/fail

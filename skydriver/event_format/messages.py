@@ -16,7 +16,7 @@ from typing import Any
 
 from skyreader import EventMetadata
 
-from .coordinates import local_to_equatorial
+from .sky_coordinates import local_to_equatorial
 from .i3frames import FrameDecodeError, find_event_header, frames_mention
 from .mjd import mjd_from_i3live_time
 

@@ -6,9 +6,11 @@ import json
 import math
 
 import pytest
-from conftest import EVENTS, MODERN_EVENT, RESULTS
+from examples.sample_data import EVENTS_DIR as EVENTS
+from examples.sample_data import MODERN_EVENT
+from examples.sample_data import RESULTS_DIR as RESULTS
 
-from skydriver.reference_scanner.events import EventFormatError, load_event_file, read_event
+from skydriver.event_format import EventFormatError, load_event_file, read_event
 
 
 def _result_metadata(name: str) -> dict:
@@ -45,7 +47,7 @@ def test_every_real_event_gives_plausible_metadata(path) -> None:
     assert m.event_type in ("neutrino", "HESE")
     # the event happened shortly before i3live sent the message
     message_mjd = read_event(message, False).metadata.mjd
-    from skydriver.reference_scanner.mjd import mjd_from_i3live_time
+    from skydriver.event_format.mjd import mjd_from_i3live_time
 
     sent = mjd_from_i3live_time(message["time"])
     assert 0 <= (sent - message_mjd) * 86400 < 3600
