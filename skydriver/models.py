@@ -124,6 +124,7 @@ class IncludeDeletedArgs(_QueryArgs):
 
 class ManifestGetArgs(IncludeDeletedArgs):
     include_event: bool = Field(True, description="false leaves out event_i3live_json_dict (it is 100-500 kB)")
+    wait: float = Field(0, ge=0, le=60, description="answer as soon as the scan changes (state, progress, result), or after this many seconds")
 
 
 class NoArgs(_QueryArgs):

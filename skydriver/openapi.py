@@ -76,6 +76,8 @@ def openapi_document() -> dict[str, Any]:
             "/scan/{scan_id}": {"get": _op("Manifest and result", "ScanWhole", USER + SYSTEM, [SCAN_ID, *_query(models.IncludeDeletedArgs)])},
             "/scan/{scan_id}/result/summary": {"get": {**_op("Best fit, pixel counts, contour areas", None, USER + SYSTEM, [SCAN_ID])}},
             "/scan/{scan_id}/skymap.png": {"get": _op("Sky map of the current result", None, USER + SYSTEM, [SCAN_ID], media="image/png")},
+            "/scan/{scan_id}/events": {"get": _op("The scan's changes as server-sent events (state, progress, result, end)", None,
+                                                  USER + SYSTEM, [SCAN_ID, *_query(models.IncludeDeletedArgs)], media="text/event-stream")},
         },
         "components": {
             "schemas": defs["$defs"],

@@ -24,6 +24,7 @@ from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .models import ManifestPatch, ScanCreate
 from .results.validation import ResultValidationError, validate_skyscan_result
+from .scan_watch import ScanSnapshot, ScanWatcher
 from .scan_arguments import ArgumentError, check_reco_algo, resolve_clusters
 
 LOGGER = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class ScanService:
     tags: DockerTagResolver
     launcher: Launcher | None
     skydriver_address: str
+    watcher: ScanWatcher
 
     # ----------------------------------------------------------------------------------------------------------------
     # public routes
@@ -178,6 +180,21 @@ class ScanService:
             self.database.manifests.get(scan_id, include_deleted), self.database.events.get_json(scan_id)
         )
         return manifest_json(doc, event_json)
+
+    async def watch_snapshot(self, scan_id: str, include_deleted: bool) -> ScanSnapshot:
+        """The scan as progress streams see it; ScanNotFound for unknown (or deleted, unless asked for) scans."""
+        snapshot = (await self.watcher.snapshots([scan_id])).get(scan_id)
+        if snapshot is None or (snapshot.is_deleted and not include_deleted):
+            raise ScanNotFound(scan_id)
+        return snapshot
+
+    async def get_manifest_when_changed(self, scan_id: str, include_deleted: bool, include_event: bool, wait: float) -> bytes:
+        """The manifest as soon as the scan changes (state, progress or result), or after `wait` seconds."""
+        async with self.watcher.subscribe(scan_id) as subscription:
+            subscription.latest = await self.watch_snapshot(scan_id, include_deleted)
+            if not subscription.latest.ended:
+                await subscription.next(wait)
+        return await self.get_manifest(scan_id, include_deleted, include_event)
 
     async def delete_manifest(self, scan_id: str) -> bytes:
         """Abort: mark deleted, take it out of the backlog, and have the teardown loop stop whatever runs."""

@@ -18,6 +18,7 @@ from .docker_tags import DockerTagResolver
 from .launchers import Launcher, make_launcher
 from .reconcile import reconcile_forever
 from .rest.routes import add_routes
+from .scan_watch import ScanWatcher
 from .scans import ScanService
 from .teardown import TeardownLoop
 
@@ -41,6 +42,8 @@ class SkyDriver:
         return f"http://{self.settings.rest_host}:{self.port}"
 
     async def stop(self) -> None:
+        self.service.watcher.close()
+        await asyncio.sleep(0)  # let the open event streams end their responses
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -76,6 +79,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             tags=DockerTagResolver(settings.docker_tags_source, settings.docker_tags),
             launcher=launcher,
             skydriver_address=settings.public_address(port),
+            watcher=ScanWatcher(database),
         )
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes)
@@ -91,6 +95,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         raise
     driver = SkyDriver(settings, database, launcher, service, rest, port)
     driver.background.append(asyncio.create_task(TeardownLoop(settings, database, launcher).run_forever()))
+    driver.background.append(asyncio.create_task(service.watcher.run_forever()))
     if launcher is not None:
         runner = BacklogRunner(settings, database, launcher, service.skydriver_address)
         driver.background.append(asyncio.create_task(runner.run_forever()))

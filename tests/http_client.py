@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from typing import Any
@@ -61,3 +62,32 @@ class HttpClient:
 
     async def delete(self, path: str, **kw: Any) -> Response:
         return await self.request("DELETE", path, **kw)
+
+
+class EventStream:
+    """A server-sent events stream read as it arrives: `await stream.next()` -> (event, id, data) or None at its end."""
+
+    def __init__(self, client: HttpClient, path: str, headers: dict[str, str] | None = None):
+        all_headers = {**(headers or {})}
+        if client.token:
+            all_headers["Authorization"] = f"Bearer {client.token}"
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._buffer = b""
+        self.comments = 0
+        request = HTTPRequest(client.address + path, headers=all_headers, request_timeout=120,
+                              streaming_callback=self._queue.put_nowait)  # fmt: skip
+        self.response = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
+        self.response.add_done_callback(lambda _: self._queue.put_nowait(None))
+
+    async def next(self, timeout: float = 60) -> tuple[str, str, Any] | None:
+        while b"\n\n" not in self._buffer:
+            chunk = await asyncio.wait_for(self._queue.get(), timeout)
+            if chunk is None:
+                return None
+            self._buffer += chunk
+        block, self._buffer = self._buffer.split(b"\n\n", 1)
+        fields = dict(line.split(": ", 1) for line in block.decode().splitlines() if not line.startswith(":"))
+        if not fields:
+            self.comments += 1
+            return await self.next(timeout)
+        return fields["event"], fields["id"], json.loads(fields["data"])

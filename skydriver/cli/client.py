@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,27 @@ class SkyDriverClient:
         except requests.HTTPError as exc:
             raise _refused(exc) from None
         return response.content
+
+    def events(self, scan_id: str, last_event_id: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """The scan's progress stream (server-sent events) as (event, id, snapshot), until the server ends it."""
+        self.rest.open(sync=True)
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        # read timeout above the server's 15 s keepalive: a silent connection is a dead one
+        with self.rest.session.get(f"{self.url}/scan/{scan_id}/events", headers=headers, stream=True, timeout=(10, 45)) as response:
+            try:
+                response.raise_for_status()
+            except requests.HTTPError as exc:
+                raise _refused(exc) from None
+            fields: dict[str, str] = {}
+            for line in response.iter_lines(decode_unicode=True):
+                if line:
+                    if not line.startswith(":"):
+                        name, _, value = line.partition(": ")
+                        fields[name] = value
+                elif fields:
+                    yield fields["event"], fields["id"], json.loads(fields["data"])
+                    fields = {}

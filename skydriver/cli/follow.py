@@ -1,15 +1,18 @@
-"""Follow a scan until it ends: a live rich progress bar on a terminal, plain lines otherwise."""
+"""Follow a scan until it ends, from its progress stream: a live rich progress bar on a terminal, plain lines
+otherwise. A dropped stream (a SkyDriver restart, a proxy) is resumed with Last-Event-ID."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
+import requests
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .client import SkyDriverClient
 from .scan_view import ScanView
+
+RECONNECTS = 20
 
 
 def _plain_line(view: ScanView) -> str:
@@ -17,33 +20,51 @@ def _plain_line(view: ScanView) -> str:
     return f"{view.scan_id}  {view.state:<9}  {view.pixels_done}{total} pixels"
 
 
-def follow(
-    client: SkyDriverClient, scan_id: str, console: Console, poll_seconds: float = 1.0, timeout: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> ScanView:  # fmt: skip
-    """Poll the manifest until the scan has ended (or `timeout` seconds pass); return the last view."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    view = ScanView.from_manifest(client.manifest(scan_id))
-    if not console.is_terminal:
-        last = ""
-        while True:
-            if (line := _plain_line(view)) != last:
-                console.print(line, highlight=False, soft_wrap=True)
-                last = line
-            if view.ended or (deadline is not None and time.monotonic() > deadline):
-                return view
-            sleep(poll_seconds)
-            view = ScanView.from_manifest(client.manifest(scan_id))
+class _Display:
+    """A rich bar on a terminal; one plain line per change otherwise (logs, pipes, CI)."""
 
-    columns = (
-        TextColumn("[bold]{task.fields[state]:<9}"), BarColumn(), MofNCompleteColumn(), TextColumn("pixels"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-    )  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(scan_id, total=view.pixels_predicted, state=view.state)
-        while True:
-            progress.update(task, completed=view.pixels_done, total=view.pixels_predicted, state=view.state)
+    def __init__(self, console: Console, scan_id: str):
+        self.console = console
+        self.last_line = ""
+        self.progress: Progress | None = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]{task.fields[state]:<9}"), BarColumn(), MofNCompleteColumn(), TextColumn("pixels"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+            )  # fmt: skip
+            self.task = self.progress.add_task(scan_id, total=None, state="")
+            self.progress.start()
+
+    def show(self, view: ScanView) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=view.pixels_done, total=view.pixels_predicted, state=view.state)
+        elif (line := _plain_line(view)) != self.last_line:
+            self.console.print(line, highlight=False, soft_wrap=True)
+            self.last_line = line
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def follow(client: SkyDriverClient, scan_id: str, console: Console, timeout: float | None = None) -> ScanView:
+    """Show the scan's progress until it ends (or `timeout` seconds pass); return the last view."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    display = _Display(console, scan_id)
+    view = ScanView.from_manifest(client.manifest(scan_id))
+    last_id = None
+    try:
+        for _attempt in range(RECONNECTS):
+            try:
+                for kind, last_id, snapshot in client.events(scan_id, last_id):
+                    view = ScanView.from_snapshot(snapshot)
+                    display.show(view)
+                    if kind == "end" or view.ended or (deadline is not None and time.monotonic() > deadline):
+                        return view
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(2)
             if view.ended or (deadline is not None and time.monotonic() > deadline):
                 return view
-            sleep(poll_seconds)
-            view = ScanView.from_manifest(client.manifest(scan_id))
+    finally:
+        display.close()
+    return view

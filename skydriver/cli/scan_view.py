@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
-# The Skymap Scanner's tally: "done/predicted (fraction)", e.g. "412/1388 (0.2968)"
-_SCAN_PERCENT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
+from skydriver.progress_tallies import pixel_counts, scanner_finished
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,25 +18,36 @@ class ScanView:
     complete: bool  # the scan's processes were stopped (the contract's meaning)
     reason: str | None
 
+    has_final_result: bool = False  # known only from the progress stream; the manifest does not carry it
+
     @property
     def ended(self) -> bool:
-        return self.scanner_finished or self.complete or self.state == "failed"
+        """Nothing more to wait for: the final result is in, or the scan stopped or failed without it."""
+        return self.has_final_result or self.complete or self.state == "failed"
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> ScanView:
         launch = manifest.get("launch") or {}
-        progress = manifest.get("progress") or {}
-        tallies = progress.get("tallies") or {}
-        finished = bool((progress.get("processing_stats") or {}).get("finished"))
-        done, predicted = 0, None
-        if match := _SCAN_PERCENT.match(str(tallies.get("est. scan percent", ""))):
-            done, predicted = int(match[1]), int(match[2]) or None
+        done, predicted = pixel_counts(manifest.get("progress"))
+        finished = scanner_finished(manifest.get("progress"))
         state = launch.get("status", "unknown")
         if state == "launched" and done:
             state = "finished" if finished else "scanning"
         return cls(
             manifest["scan_id"], state, done, predicted, finished, bool(manifest.get("complete")), launch.get("reason")
         )
+
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict[str, Any]) -> ScanView:
+        """From a progress-stream event (`GET /scan/ID/events`)."""
+        state = snapshot["launch_status"]
+        if state == "launched" and snapshot["pixels_done"]:
+            state = "finished" if snapshot["scanner_finished"] else "scanning"
+        return cls(
+            snapshot["scan_id"], state, snapshot["pixels_done"], snapshot["pixels_predicted"], snapshot["scanner_finished"],
+            snapshot["complete"] or snapshot["is_deleted"], snapshot["reason"], bool((snapshot["result"] or {}).get("is_final")),
+        )  # fmt: skip
 
 
 def describe_outcome(view: ScanView, result: dict[str, Any]) -> tuple[bool, str]:

@@ -15,13 +15,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 INTERNAL = {"_id": 0}
+WATCHED = {  # what progress streams follow
+    "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "launch.status": 1, "launch.reason": 1,
+    "progress.tallies": 1, "progress.last_updated": 1, "progress.processing_stats.finished": 1,
+}  # fmt: skip
 UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not complete, checked after reading
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
 
 
 class ScanNotFound(LookupError):
     """No scan has this id (or it is deleted and deleted scans were not asked for)."""
-
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -134,3 +137,8 @@ class ManifestStore:
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
         cursor = self.collection.find(UNFINISHED, INTERNAL)
         return [doc async for doc in cursor if not doc["complete"]]
+
+    async def watched_fields(self, scan_ids: list[str]) -> list[dict[str, Any]]:
+        """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""
+        cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, WATCHED)
+        return [doc async for doc in cursor]

@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1, "scan_deleted": 1, "teardown_handled": 1}
+VERSION_PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "last_updated": 1}
 
 
 def answers_alone(doc: dict[str, Any]) -> bool:
@@ -82,3 +83,8 @@ class ResultStore:
     async def mark_teardown_handled(self, scan_id: str) -> None:
         """The final result's teardown is scheduled (or the scan was already complete): GET need not check."""
         await self.collection.update_one({"scan_id": scan_id, "is_final": True}, {"$set": {"teardown_handled": True}})
+
+    async def versions(self, scan_ids: list[str]) -> list[dict[str, Any]]:
+        """Which scans have a result, and since when, for many scans in one indexed read (never the result itself)."""
+        cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, VERSION_PROJECTION)
+        return [doc async for doc in cursor]

@@ -53,7 +53,11 @@ class ManifestHandler(BaseHandler):
     @api
     async def get(self, scan_id: str) -> None:
         args = self.arguments(ManifestGetArgs)
-        self.write_json(await self.service.get_manifest(checked_scan_id(scan_id), args.include_deleted, args.include_event))
+        scan_id = checked_scan_id(scan_id)
+        if args.wait:
+            self.write_json(await self.service.get_manifest_when_changed(scan_id, args.include_deleted, args.include_event, args.wait))
+        else:
+            self.write_json(await self.service.get_manifest(scan_id, args.include_deleted, args.include_event))
 
     @requires(USER)
     @api

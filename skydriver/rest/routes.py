@@ -6,6 +6,7 @@ from typing import Any
 
 from .base import ApiError, BaseHandler
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
+from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
 SCAN_ID = r"([^/]+)"
@@ -19,6 +20,7 @@ ROUTES: list[tuple[str, type]] = [
     (rf"/scan/{SCAN_ID}/result", ResultReportHandler),
     (rf"/scan/{SCAN_ID}/result/summary", ResultSummaryHandler),
     (rf"/scan/{SCAN_ID}/skymap\.png", SkymapHandler),
+    (rf"/scan/{SCAN_ID}/events", ScanEventsHandler),
     (rf"/scan/{SCAN_ID}", ScanHandler),
 ]
 

@@ -1,0 +1,104 @@
+"""GET /scan/SCAN_ID/events (server-sent events) and GET manifest ?wait=: following a scan without polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from skydriver.server import SkyDriver
+from tests.conftest import scan_body, token
+from tests.http_client import EventStream, HttpClient
+
+
+def progress_report(done: int, predicted: int, finished: bool = False) -> dict[str, Any]:
+    """A progress report shaped like the Skymap Scanner's (the reference scanner sends the same)."""
+    stats: dict[str, Any] = {"start": {}, "runtime": {}}
+    if finished:
+        stats["finished"] = True
+    return {
+        "summary": "", "epilogue": "", "predictive_scanning_threshold": 1.0,
+        "tallies": {"est. scan percent": f"{done}/{predicted} ({done / predicted:.4f})"},
+        "processing_stats": stats, "last_updated": f"2026-11-28 04:00:{done % 60:02d}",
+    }  # fmt: skip
+
+
+async def new_scan(user: HttpClient, event: dict[str, Any]) -> str:
+    response = await user.post("/scan", scan_body(event))
+    assert response.status == 200, response
+    return str(response.json()["scan_id"])
+
+
+async def test_a_stream_reports_state_progress_result_and_end(driver: SkyDriver, user: HttpClient, system: HttpClient,
+                                                              modern_event: dict, production_result_text: str) -> None:  # fmt: skip
+    scan_id = await new_scan(user, modern_event)
+    stream = EventStream(user, f"/scan/{scan_id}/events")
+
+    kind, first_id, snapshot = await stream.next()
+    assert (kind, snapshot["launch_status"], snapshot["pixels_done"], snapshot["result"]) == ("state", "waiting", 0, None)
+
+    assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(12, 768)})).status == 200
+    kind, _, snapshot = await stream.next()
+    assert (kind, snapshot["pixels_done"], snapshot["pixels_predicted"]) == ("progress", 12, 768)
+
+    body = b'{"is_final": true, "skyscan_result": ' + production_result_text.encode() + b"}"
+    assert (await system.put(f"/scan/result/{scan_id}", raw=body)).status == 200
+    kind, _, snapshot = await stream.next()
+    assert kind == "result" and snapshot["result"]["is_final"] is True
+
+    assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
+    kind, _, snapshot = await stream.next()
+    assert (kind, snapshot["is_deleted"]) == ("state", True)
+    assert (await stream.next())[0] == "end"
+    assert await stream.next() is None  # the server closed the stream
+    assert (await stream.response).code == 200 and first_id
+
+
+async def test_resuming_with_last_event_id_skips_what_was_seen(driver: SkyDriver, user: HttpClient, system: HttpClient, modern_event: dict) -> None:
+    scan_id = await new_scan(user, modern_event)
+    first = EventStream(user, f"/scan/{scan_id}/events")
+    _, seen_id, _ = await first.next()
+
+    resumed = EventStream(user, f"/scan/{scan_id}/events", headers={"Last-Event-ID": seen_id})
+    await asyncio.sleep(0.5)  # let the resumed stream subscribe before the change
+    assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(5, 100)})).status == 200
+    kind, _, snapshot = await resumed.next()
+    assert (kind, snapshot["pixels_done"]) == ("progress", 5)  # not the "state" event it had already seen
+    assert (await first.next())[0] == "progress"
+    assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
+    for stream in (first, resumed):
+        assert [(await stream.next())[0], (await stream.next())[0], await stream.next()] == ["state", "end", None]
+
+
+async def test_a_stopping_skydriver_ends_open_streams_cleanly(driver: SkyDriver, user: HttpClient, modern_event: dict) -> None:
+    stream = EventStream(user, f"/scan/{await new_scan(user, modern_event)}/events")
+    assert (await stream.next())[0] == "state"
+    await driver.stop()
+    assert await stream.next() is None
+    assert (await stream.response).code == 200  # a finished response, not a cut connection
+
+
+async def test_streams_refuse_unknown_scans_and_outsiders(driver: SkyDriver, user: HttpClient, modern_event: dict) -> None:
+    unknown = EventStream(user, f"/scan/{'0' * 32}/events")
+    assert await unknown.next() is None and (await unknown.response).code == 404
+    scan_id = await new_scan(user, modern_event)
+    outsider = EventStream(HttpClient(driver.address, token("outsider")), f"/scan/{scan_id}/events")
+    assert await outsider.next() is None and (await outsider.response).code == 403
+    bad = EventStream(user, "/scan/not-a-scan-id/events")
+    assert await bad.next() is None and (await bad.response).code == 400
+
+
+async def test_manifest_wait_answers_when_the_scan_changes(driver: SkyDriver, user: HttpClient, system: HttpClient, modern_event: dict) -> None:
+    scan_id = await new_scan(user, modern_event)
+    waiting = asyncio.ensure_future(user.get(f"/scan/manifest/{scan_id}", query={"include_event": "false", "wait": "30"}))
+    await asyncio.sleep(1.5)
+    assert not waiting.done()  # nothing changed yet
+    assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(7, 70)})).status == 200
+    response = await waiting
+    assert response.status == 200
+    assert response.json()["progress"]["tallies"]["est. scan percent"].startswith("7/70")
+
+    unchanged = await user.get(f"/scan/manifest/{scan_id}", query={"include_event": "false", "wait": "0.2"})
+    assert unchanged.status == 200 and unchanged.json()["scan_id"] == scan_id
+    too_long = await user.get(f"/scan/manifest/{scan_id}", query={"wait": "61"})
+    assert too_long.status == 400 and "wait" in json.loads(too_long.body)["error"]
