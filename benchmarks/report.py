@@ -14,6 +14,8 @@ MAX_SERVER_HWM_KB = 400 * 1024
 MAX_RSS_GROWTH_KB = 32 * 1024
 MAX_FIND_SLOWDOWN = 1.5
 MAX_PER_PIXEL_GROWTH = 1.25
+MAX_STREAMS_RSS_KB = 50 * 1024  # 200 open progress streams
+MAX_STREAMS_SLOWDOWN = 0.20  # GET manifest beside them
 
 
 def baseline() -> dict[str, Any]:
@@ -60,6 +62,14 @@ def check_targets(result: dict[str, Any]) -> list[str]:
             f"server RSS grew {(repeat['server_rss_after_kB'] - repeat['server_rss_before_kB']) // 1024} MB over "
             f"{repeat['requests']} repeated requests"
         )
+    if streams := result.get("streams"):
+        growth_kb = streams["server_rss_with_streams_kB"] - streams["server_rss_before_kB"]
+        if growth_kb > MAX_STREAMS_RSS_KB:
+            misses.append(f"{streams['streams']} event streams cost {growth_kb // 1024} MB (target < {MAX_STREAMS_RSS_KB // 1024} MB)")
+        if streams["get_manifest_beside_streams"]["errors"]:
+            misses.append(f"GET manifest beside event streams: {streams['get_manifest_beside_streams']['errors']} errors")
+        if (slowdown := streams["get_manifest_slowdown"]) is not None and slowdown > MAX_STREAMS_SLOWDOWN:
+            misses.append(f"GET manifest {slowdown:.0%} slower beside event streams (target <= {MAX_STREAMS_SLOWDOWN:.0%})")
     finds = sorted((f["scans_stored"], f["skydriver"]["p50_ms"]) for f in scenarios.values() if "scans_stored" in f)
     if len(finds) > 1 and finds[-1][1] > MAX_FIND_SLOWDOWN * finds[0][1]:
         misses.append(f"find p50 {finds[-1][1]} ms at {finds[-1][0]} scans vs {finds[0][1]} ms at {finds[0][0]} (target <= {MAX_FIND_SLOWDOWN}x)")
@@ -93,6 +103,14 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"SkyDriver RSS over a repeated pass of {repeat['requests']} requests: "
             f"{repeat['server_rss_before_kB'] / 1024:.0f} MB -> {repeat['server_rss_after_kB'] / 1024:.0f} MB"
+        )
+    if streams := result.get("streams"):
+        beside = streams["get_manifest_beside_streams"]
+        lines.append(
+            f"{streams['streams']} open event streams: SkyDriver RSS {streams['server_rss_before_kB'] / 1024:.0f} -> "
+            f"{streams['server_rss_with_streams_kB'] / 1024:.0f} MB ({streams['kB_per_stream']:.0f} kB each), "
+            f"idle CPU {streams['server_cpu_idle_with_streams']:.1%}; GET manifest beside them "
+            f"{beside['throughput_rps']:.1f} req/s vs {streams['get_manifest_alone']['throughput_rps']:.1f} alone, p99 {beside['p99_ms']:.0f} ms"
         )
     misses = result["misses"]
     lines.append("targets: all met" if not misses else "targets missed:\n  " + "\n  ".join(misses))

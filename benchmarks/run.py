@@ -55,6 +55,7 @@ async def benchmark(mode: str) -> dict[str, object]:
         "scenarios": suite.scenarios,
         "memory": suite.memory,
         "repeat": suite.repeat,
+        "streams": suite.streams,
     }
     report.add_baseline_ratios(suite.scenarios, report.baseline())
     result["misses"] = report.check_targets(result)

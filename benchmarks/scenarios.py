@@ -39,11 +39,12 @@ class Counts:
     manifest_scans: int = 200
     patch_scans: int = 20
     result_scans: int = 40
+    streams: int = 200
 
 
 FULL = Counts(400, 2000, 400, 1000, 400, 1000, (1_000, 10_000, 100_000), ((1_000, 100), (10_000, 40), (100_000, 8)))
 QUICK = Counts(200, 400, 80, 200, 100, 200, (1_000, 10_000), ((1_000, 10), (10_000, 6), (100_000, 3)))
-SMOKE = Counts(6, 20, 8, 10, 8, 10, (50, 100), ((100, 2), (1_000, 2)), manifest_scans=6, patch_scans=4, result_scans=4)
+SMOKE = Counts(6, 20, 8, 10, 8, 10, (50, 100), ((100, 2), (1_000, 2)), manifest_scans=6, patch_scans=4, result_scans=4, streams=5)
 
 
 def phase_stats(load: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class Suite:
         self.scenarios: dict[str, dict[str, Any]] = {}
         self.memory: list[dict[str, Any]] = []
         self.repeat: dict[str, int] = {}
+        self.streams: dict[str, Any] = {}
 
     def _cpu(self) -> dict[str, float]:
         return {"server": cpu_seconds(self.pids.server), "db": cpu_seconds(self.pids.database), "client": time.process_time()}
@@ -134,6 +136,7 @@ class Suite:
         await self.get_result()
         await self.result_growth()
         await self.repeat_for_memory()
+        await self.event_streams()
         await self.find_scans()  # last: its bulk insert leaves the database busier for everything after it
         await self.floor.close()
 
@@ -281,3 +284,56 @@ class Suite:
         self._sample_memory("repeat")
         self.repeat = {"requests": count * len(mix), "errors": errors, "server_rss_before_kB": before, "server_rss_after_kB": after}
         self.log(f"  server RSS {before // 1024} MB -> {after // 1024} MB over {count * len(mix)} more requests")
+
+    async def event_streams(self) -> None:
+        """Open progress streams (GET /scan/ID/events) and hold them: their memory, and GET manifest beside them."""
+        ids = self.scan_ids[: self.counts.manifest_scans]
+        count = self.counts.streams
+        self.log(f"event_streams: {count} open streams, then GET /scan/manifest/ID beside them")
+        pool = HttpPool(self.host, self.port, 20)
+
+        async def get_manifest() -> dict[str, Any]:
+            return await self._timed(lambda w, n: pool[w].request("GET", f"/scan/manifest/{ids[n % len(ids)]}"),
+                                     self.counts.get_manifest, 20)  # fmt: skip
+
+        alone = await get_manifest()  # measured here, so that both figures share the machine's current speed
+        await self._settle()
+        rss_before = memory_kb(self.pids.server)["VmRSS"]
+        streams = [await open_event_stream(self.host, self.port, ids[n % len(ids)]) for n in range(count)]
+        await asyncio.sleep(3)  # a few watcher reads with every stream subscribed
+        rss_open = memory_kb(self.pids.server)["VmRSS"]
+        cpu_before, idle_began = cpu_seconds(self.pids.server), time.monotonic()
+        await asyncio.sleep(5)
+        idle_cpu = (cpu_seconds(self.pids.server) - cpu_before) / (time.monotonic() - idle_began)
+        try:
+            beside = await get_manifest()
+        finally:
+            await pool.close()
+        for _reader, writer in streams:
+            writer.close()
+        self.streams = {
+            "streams": count,
+            "server_rss_before_kB": rss_before,
+            "server_rss_with_streams_kB": rss_open,
+            "kB_per_stream": round((rss_open - rss_before) / count, 1),
+            "server_cpu_idle_with_streams": round(idle_cpu, 4),
+            "get_manifest_alone": alone,
+            "get_manifest_beside_streams": beside,
+            "get_manifest_slowdown": round(1 - beside["throughput_rps"] / alone["throughput_rps"], 3) if alone["throughput_rps"] else None,
+        }
+        self._sample_memory("event_streams")
+        self.log(
+            f"  {count} streams: SkyDriver RSS {rss_before // 1024} -> {rss_open // 1024} MB, idle CPU {idle_cpu:.1%}; "
+            f"GET manifest {beside['throughput_rps']:.1f} req/s beside them ({alone['throughput_rps']:.1f} alone), errors {beside['errors']}"
+        )
+
+
+async def open_event_stream(host: str, port: int, scan_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A progress stream held open; its first event is read, later ones stay in the socket's buffers."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET /scan/{scan_id}/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    await reader.readuntil(b"\n\n")
+    return reader, writer

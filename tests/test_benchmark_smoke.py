@@ -27,6 +27,7 @@ def test_benchmark_smoke_runs_without_errors(tmp_path: Path) -> None:
         assert figures["floor"]["errors"] == 0, (name, figures["floor"]["first_error"])
         assert figures["skydriver"]["requests"] > 0, name
     assert result["repeat"]["errors"] == 0
+    assert result["streams"]["streams"] == 5 and result["streams"]["get_manifest_beside_streams"]["errors"] == 0
     assert result["memory"][-1]["server"]["VmHWM"] > 0
 
     summary = subprocess.run(
