@@ -14,7 +14,8 @@ import time
 import uuid
 
 from .config import Settings
-from .database import Database, ScanNotFound
+from .database import Database
+from .errors import ScanNotFound
 from .launchers import Launcher, LaunchError
 from .loop import run_steps
 from .scans import scan_request

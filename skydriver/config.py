@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from .errors import ConfigError
+
 DEFAULT_CLUSTERS = {
     "sub-2": {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wisc.edu"},
     "local": {"collector": "localhost", "schedd": "localhost"},
@@ -19,10 +21,6 @@ DEFAULT_CLUSTERS = {
 DEFAULT_LOCAL_DOCKER_TAGS = "3.5.2,3.5.1,3.5.0,3.4.2,3.4.1,3.4.0,3.3.0,3.2.1,3.1.4,3.1.3,3.0.1,2.9.3"
 
 LAUNCHERS = ("none", "local", "kubernetes")
-
-
-class ConfigError(ValueError):
-    """A setting has a value SkyDriver cannot run with; the message names the variable."""
 
 
 def _env(name: str, default: str) -> str:

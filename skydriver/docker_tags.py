@@ -12,19 +12,13 @@ import time
 
 import requests
 
+from .errors import DockerTagSourceUnavailable, UnknownDockerTag
+
 LOGGER = logging.getLogger(__name__)
 
 DOCKERHUB_TAGS_URL = "https://hub.docker.com/v2/repositories/icecube/skymap_scanner/tags?page_size=100"
 CACHE_SECONDS = 600.0
 VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-
-
-class UnknownDockerTag(ValueError):
-    """The tag matches no image; the message lists what exists."""
-
-
-class DockerTagSourceUnavailable(RuntimeError):
-    """The tag list could not be fetched (Docker Hub down): retryable, not the user's fault."""
 
 
 def _semver(tag: str) -> tuple[int, int, int] | None:

@@ -20,14 +20,12 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from .errors import EmbeddedDatabaseError
+
 LOGGER = logging.getLogger(__name__)
 
 SERVER_COMMAND = "secantusd-py"
 STARTUP_TIMEOUT = 60.0
-
-
-class EmbeddedDatabaseError(RuntimeError):
-    """The embedded database could not be started; the message says how to fix it."""
 
 
 def _free_port() -> int:

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from .errors import JsonDecodeError
 
-class JsonDecodeError(ValueError):
-    """The text is not JSON."""
+__all__ = ["JsonDecodeError", "dumps", "has_non_finite", "loads", "splice"]
 
 
 def loads(text: bytes | str) -> tuple[Any, bool]:

@@ -1,7 +1,7 @@
 """Request and response bodies: the single source of truth for the API's shapes (schemas/ is generated from here).
 
 Request models check each argument on its own; checks that need configuration (cluster names, docker tags,
-which reco algorithms the launcher can run) happen in ``scan_arguments``.
+which reco algorithms the launcher can run) happen in ``scan_request_checks``.
 """
 
 from __future__ import annotations
@@ -125,6 +125,12 @@ class IncludeDeletedArgs(_QueryArgs):
 class ManifestGetArgs(IncludeDeletedArgs):
     include_event: bool = Field(True, description="false leaves out event_i3live_json_dict (it is 100-500 kB)")
     wait: float = Field(0, ge=0, le=60, description="answer as soon as the scan changes (state, progress, result), or after this many seconds")
+
+
+class SkymapArgs(IncludeDeletedArgs):
+    """GET sky map."""
+
+    zoom: bool = Field(False, description="true: the region around the best fit instead of the full sky")
 
 
 class NoArgs(_QueryArgs):
@@ -251,6 +257,26 @@ class ScanWhole(BaseModel):
 
     manifest: Manifest
     result: Result | dict[str, Any]
+
+
+class BestFit(BaseModel):
+    """The pixel with the smallest finite llh, and its direction."""
+
+    nside: int
+    index: int
+    ra_deg: float
+    dec_deg: float
+    llh: float
+
+
+class ResultSummary(BaseModel):
+    """GET /scan/SCAN_ID/result/summary (what each number means: ``skydriver.results.summary.summarize``)."""
+
+    best_fit: BestFit | None = Field(description="null while no pixel has a finite llh")
+    pixel_counts: dict[str, int] = Field(description="rows per nside-N key")
+    contour_levels_2dllh: dict[str, float]
+    contour_areas_deg2: dict[str, float]
+    scanned_area_deg2: float
 
 
 class Error(BaseModel):

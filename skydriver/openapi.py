@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document and JSON Schemas, generated from the pydantic models.
+"""The OpenAPI 3.1 document and JSON Schemas, generated from the route table and the pydantic models.
 
 ``python -m skydriver.openapi`` writes them to schemas/; a test fails when the committed files are stale.
 """
@@ -14,21 +14,28 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import models
+from .rest.base import Operation
+from .rest.routes import ROUTES
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 REF = "#/components/schemas/{model}"
 
-MODELS: list[type[BaseModel]] = [
-    models.ScanCreate, models.FindScansArgs, models.ManifestGetArgs, models.IncludeDeletedArgs,
-    models.ManifestPatch, models.ResultPut, models.Manifest, models.Result, models.ScanIds, models.ScanWhole,
-    models.Error,
-]  # fmt: skip
-
 SCAN_ID = {"name": "scan_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
-USER, SYSTEM = [{"user": []}], [{"system": []}]
 ERRORS = {str(c): {"description": d, "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
           for c, d in [(400, "bad argument (named in the message)"), (403, "not allowed"), (404, "no such scan"),
-                       (409, "Idempotency-Key reused"), (413, "body too large")]}  # fmt: skip
+                       (409, "Idempotency-Key reused"), (413, "body too large"),
+                       (503, "a service SkyDriver needs is unavailable: retry after Retry-After seconds")]}  # fmt: skip
+
+
+def models_in_use() -> list[type[BaseModel]]:
+    """Every model a route takes or answers, and the error body, in route-table order."""
+    found: dict[type[BaseModel], None] = {}
+    for route in ROUTES:
+        for op in route.operations.values():
+            for model in (op.arguments, op.body, op.response):
+                if model is not None and model is not models.NoArgs:
+                    found[model] = None
+    return [*found, models.Error]
 
 
 def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -40,44 +47,34 @@ def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
-def _op(summary: str, response: str | None, security: list[Any], params: list[Any] | None = None,
-        body: str | None = None, media: str = "application/json") -> dict[str, Any]:  # fmt: skip
-    content = {media: {"schema": {"$ref": REF.format(model=response)} if response else {"type": "string", "format": "binary"}}}
-    op: dict[str, Any] = {"summary": summary, "security": security, "parameters": params or [],
-                          "responses": {"200": {"description": "OK", "content": content}, **ERRORS}}  # fmt: skip
-    if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=body)}}}}
-    return op
+def _operation(path: str, op: Operation) -> dict[str, Any]:
+    """One OpenAPI operation, from the same declaration the handler method enforces."""
+    params: list[dict[str, Any]] = [SCAN_ID] if "{scan_id}" in path else []
+    if op.header:
+        params.append({"name": op.header.name, "in": "header", "required": False, "description": op.header.description,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": op.header.max_length}})  # fmt: skip
+    if op.body is None:
+        params += _query(op.arguments)
+    schema = {"$ref": REF.format(model=op.response.__name__)} if op.response else {"type": "string", "format": "binary"}
+    doc: dict[str, Any] = {
+        "summary": op.summary,
+        "security": [{role: []} for role in op.roles],
+        "parameters": params,
+        "responses": {"200": {"description": "OK", "content": {op.media_type: {"schema": schema}}}, **ERRORS},
+    }
+    if op.body:
+        body_schema = {"$ref": REF.format(model=op.body.__name__)}
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+    return doc
 
 
 def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
-    manifest = {
-        "get": _op("A scan's manifest", "Manifest", USER + SYSTEM, [SCAN_ID, *_query(models.ManifestGetArgs)]),
-        "delete": _op("Abort a scan", "Manifest", USER, [SCAN_ID]),
-        "patch": _op("Scanner/starter report", "Manifest", SYSTEM, [SCAN_ID], body="ManifestPatch"),
-    }
-    result = {
-        "get": _op("A scan's result ({} until written)", "Result", USER + SYSTEM, [SCAN_ID, *_query(models.IncludeDeletedArgs)]),
-        "delete": _op("Mark the result deleted", "Result", USER, [SCAN_ID]),
-        "put": _op("Scanner's partial or final result", "Result", SYSTEM, [SCAN_ID], body="ResultPut"),
-    }
-    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}}
+    _, defs = models_json_schema([(m, "validation") for m in models_in_use()], ref_template=REF)
     return {
         "openapi": "3.1.0",
         "info": {"title": "SkyDriver", "version": "1", "description": "Runs IceCube Skymap Scanner sky scans."},
         "paths": {
-            "/scans": {"get": _op("Scan ids of a run/event", "ScanIds", USER, _query(models.FindScansArgs))},
-            "/scan": {"post": _op("Request a scan", "Manifest", USER, [idempotency], body="ScanCreate")},
-            "/scan/manifest/{scan_id}": manifest,
-            "/scan/{scan_id}/manifest": manifest,
-            "/scan/result/{scan_id}": result,
-            "/scan/{scan_id}/result": result,
-            "/scan/{scan_id}": {"get": _op("Manifest and result", "ScanWhole", USER + SYSTEM, [SCAN_ID, *_query(models.IncludeDeletedArgs)])},
-            "/scan/{scan_id}/result/summary": {"get": {**_op("Best fit, pixel counts, contour areas", None, USER + SYSTEM, [SCAN_ID])}},
-            "/scan/{scan_id}/skymap.png": {"get": _op("Sky map of the current result", None, USER + SYSTEM, [SCAN_ID], media="image/png")},
-            "/scan/{scan_id}/events": {"get": _op("The scan's changes as server-sent events (state, progress, result, end)", None,
-                                                  USER + SYSTEM, [SCAN_ID, *_query(models.IncludeDeletedArgs)], media="text/event-stream")},
+            route.path: {method: _operation(route.path, op) for method, op in route.operations.items()} for route in ROUTES
         },
         "components": {
             "schemas": defs["$defs"],
@@ -92,7 +89,7 @@ def openapi_document() -> dict[str, Any]:
 def generated_files() -> dict[str, str]:
     """File name -> content of everything schemas/ should hold."""
     files = {"openapi.json": json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"}
-    for model in MODELS:
+    for model in models_in_use():
         files[f"{model.__name__}.schema.json"] = json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
     return files
 

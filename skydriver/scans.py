@@ -16,16 +16,17 @@ from typing import Any
 
 from . import json_codec
 from .config import Settings
-from .database import Database, ScanNotFound
+from .database import Database
 from .database.manifests import now
-from .database.results import answers_alone
+from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
+from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, ScanNotFound
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .models import ManifestPatch, ScanCreate
-from .results.validation import ResultValidationError, validate_skyscan_result
+from .results.validation import validate_skyscan_result
+from .scan_request_checks import check_reco_algo, resolve_clusters
 from .scan_watch import ScanSnapshot, ScanWatcher
-from .scan_arguments import ArgumentError, check_reco_algo, resolve_clusters
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ MANIFEST_FIELDS = (
     "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
     "scan_metadata", "progress", "complete", "docker_tag",
 )  # fmt: skip
-
-
-class IdempotencyConflict(ValueError):
-    """An Idempotency-Key was reused with a different request body."""
 
 
 def manifest_json(doc: dict[str, Any], event_json: bytes | None) -> bytes:
@@ -109,10 +106,7 @@ class ScanService:
         clusters = resolve_clusters(args, self.settings)
         check_reco_algo(args, self.settings)
         event_info = readable_event(event, args.is_real_event())
-        try:
-            docker_tag = await self.tags.resolve(args.docker_tag)
-        except ValueError as exc:
-            raise ArgumentError("docker_tag", str(exc)) from None
+        docker_tag = await self.tags.resolve(args.docker_tag)
         scan_id = uuid.uuid4().hex
         request = {
             "reco_algo": args.reco_algo,
@@ -153,8 +147,8 @@ class ScanService:
 
         try:
             await self.database.in_transaction(write)
-        except Exception as exc:
-            if idempotency_key and "idempotency_key" in str(exc) and (earlier := await self._earlier_request(idempotency_key, request_hash)):
+        except IdempotencyKeyTaken:
+            if earlier := await self._earlier_request(idempotency_key or "", request_hash):
                 return earlier  # a concurrent retry of the same request won
             raise
         self.database.events.remember(scan_id, event_json)
@@ -219,7 +213,7 @@ class ScanService:
         Polls read the result document alone when it mirrors its scan's state; else the manifest is read as well.
         """
         doc = await self.database.results.get(scan_id)
-        if doc is None or not answers_alone(doc):
+        if doc is None or not readable_without_manifest(doc):
             return await self._get_result_checking_manifest(scan_id, doc, include_deleted)
         if (doc["scan_deleted"] or doc["is_deleted"]) and not include_deleted:
             raise ScanNotFound(scan_id)
@@ -245,7 +239,7 @@ class ScanService:
         doc = await self.database.results.mark_deleted(scan_id)
         return result_json(doc)
 
-    async def get_whole(self, scan_id: str, include_deleted: bool) -> bytes:
+    async def get_manifest_and_result(self, scan_id: str, include_deleted: bool) -> bytes:
         doc = await self.database.manifests.get(scan_id, include_deleted)
         manifest = manifest_json(doc, await self.database.events.get_json(scan_id))
         result = await self.database.results.get(scan_id)
@@ -253,7 +247,7 @@ class ScanService:
             result = None
         return b'{"manifest":' + manifest + b',"result":' + result_json(result) + b"}"
 
-    async def result_for_science(self, scan_id: str, include_deleted: bool) -> dict[str, Any]:
+    async def get_skyscan_result(self, scan_id: str, include_deleted: bool) -> dict[str, Any]:
         """The decoded ``skyscan_result`` (for the summary and the sky map); ScanNotFound if none was written."""
         await self.database.manifests.get(scan_id, include_deleted)
         doc = await self.database.results.get(scan_id)
@@ -281,10 +275,7 @@ class ScanService:
     async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
         """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""
         manifest = await self.database.manifests.get(scan_id)
-        try:
-            validate_skyscan_result(skyscan_result)
-        except ResultValidationError as exc:
-            raise ArgumentError("skyscan_result", str(exc)) from None
+        validate_skyscan_result(skyscan_result)
         outcome = await self.database.results.put(scan_id, json_codec.dumps(skyscan_result, non_finite), is_final)
         if outcome.created and (await self.database.manifests.get(scan_id))["is_deleted"]:
             # the scan was deleted before this first write: the DELETE (which marks the result after the manifest)

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import signal
 
-from skydriver.config import ConfigError, Settings
-from skydriver.embedded_db import EmbeddedDatabaseError
+from skydriver.config import Settings
+from skydriver.errors import ConfigError, EmbeddedDatabaseError
 from skydriver.server import start
 
 

@@ -133,7 +133,8 @@ async def test_roles(driver: SkyDriver, modern_event: dict) -> None:
 
 
 def test_auth_off_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skydriver.config import ConfigError, Settings
+    from skydriver.config import Settings
+    from skydriver.errors import ConfigError
 
     monkeypatch.setenv("SKYDRIVER_AUTH", "off")
     monkeypatch.setenv("REST_HOST", "0.0.0.0")

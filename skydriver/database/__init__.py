@@ -3,7 +3,7 @@
 from .backlog import BacklogStore
 from .connection import Database, open_database
 from .events import EventStore
-from .manifests import ManifestStore, ScanNotFound
+from .manifests import ManifestStore
 from .results import ResultStore
 
-__all__ = ["BacklogStore", "Database", "EventStore", "ManifestStore", "ResultStore", "ScanNotFound", "open_database"]
+__all__ = ["BacklogStore", "Database", "EventStore", "ManifestStore", "ResultStore", "open_database"]

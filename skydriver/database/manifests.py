@@ -13,6 +13,9 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from ..errors import IdempotencyKeyTaken, ScanNotFound
 
 INTERNAL = {"_id": 0}
 WATCHED = {  # what progress streams follow
@@ -23,8 +26,9 @@ UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not co
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
 
 
-class ScanNotFound(LookupError):
-    """No scan has this id (or it is deleted and deleted scans were not asked for)."""
+def duplicated_fields(exc: DuplicateKeyError) -> set[str]:
+    """The fields of the unique index a write collided with, as the server reports them (``keyPattern``)."""
+    return set((exc.details or {}).get("keyPattern") or {})
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -48,7 +52,13 @@ class ManifestStore:
         self.collection = collection
 
     async def insert(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
-        await self.collection.insert_one(dict(doc), session=session)
+        """Insert a new scan; IdempotencyKeyTaken when another scan already holds its Idempotency-Key."""
+        try:
+            await self.collection.insert_one(dict(doc), session=session)
+        except DuplicateKeyError as exc:
+            if duplicated_fields(exc) == {"idempotency_key"}:
+                raise IdempotencyKeyTaken(doc["idempotency_key"]) from exc
+            raise
 
     async def get(self, scan_id: str, include_deleted: bool = True) -> dict[str, Any]:
         # select on scan_id alone and check the flag here: the embedded database's planner leaves the unique index

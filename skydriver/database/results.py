@@ -21,7 +21,7 @@ PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1,
 VERSION_PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "last_updated": 1}
 
 
-def answers_alone(doc: dict[str, Any]) -> bool:
+def readable_without_manifest(doc: dict[str, Any]) -> bool:
     """Whether GET can answer from this document without reading the manifest.
 
     Not when the mirror is missing (documents of earlier versions) or a final result's teardown is not yet known to

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState, WorkerCluster
-from .scanner_args import scanner_server_args
+from .scanner_command import scanner_server_args
 
 __all__ = ["LaunchError", "LaunchPlan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster", "make_launcher", "plan_for"]
 

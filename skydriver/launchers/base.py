@@ -11,6 +11,10 @@ import dataclasses
 import enum
 from typing import Any
 
+from ..errors import LaunchError
+
+__all__ = ["LaunchError", "LaunchPlan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster"]
+
 
 class ScanState(enum.StrEnum):
     """What ``poll`` saw. UNKNOWN means "could not ask": never a reason to relaunch or abandon a scan."""
@@ -55,14 +59,6 @@ class LaunchPlan:
     scanner_server_args: str
     tms_args: list[str]
     env_vars: dict[str, dict[str, Any]]
-
-
-class LaunchError(Exception):
-    """A launch or stop did not happen. ``retryable`` False means retrying cannot help (bad request, quota...)."""
-
-    def __init__(self, message: str, retryable: bool = True):
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class Launcher(abc.ABC):

@@ -16,7 +16,7 @@ import urllib3
 from kubernetes import client, config
 
 from ..config import Settings
-from . import kubernetes_objects, scanner_args
+from . import kubernetes_objects, scanner_command
 from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
 
 LOGGER = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class KubernetesLauncher(Launcher):
 
     def plan(self, scan: ScanRequest) -> LaunchPlan:
         return LaunchPlan(
-            scanner_server_args=scanner_args.scanner_server_args(scan),
+            scanner_server_args=scanner_command.scanner_server_args(scan),
             tms_args=kubernetes_objects.tms_args(self._settings, scan),
             env_vars={
                 "scanner_server": kubernetes_objects.scanner_server_env(self._settings, scan),

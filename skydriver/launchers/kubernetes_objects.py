@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes import client
 
 from ..config import Settings
-from . import scanner_args
+from . import scanner_command
 from .base import ScanRequest
 
 APP_NAME = "skydriver"
@@ -56,10 +56,10 @@ def singularity_image(settings: Settings, docker_tag: str) -> str:
 def scanner_server_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
     """The scanner server's environment: plain settings by value, tokens by Secret reference only."""
     return {
-        **scanner_args.scanner_env(scan, settings.progress_interval, settings.result_interval),
+        **scanner_command.scanner_env(scan, settings.progress_interval, settings.result_interval),
         "SKYSCAN_BROKER_ADDRESS": settings.broker_address,
-        "SKYSCAN_SKYDRIVER_AUTH": scanner_args.secret_reference(settings.scanner_auth_secret),
-        "SKYSCAN_BROKER_AUTH": scanner_args.secret_reference(settings.broker_auth_secret),
+        "SKYSCAN_SKYDRIVER_AUTH": scanner_command.secret_reference(settings.scanner_auth_secret),
+        "SKYSCAN_BROKER_AUTH": scanner_command.secret_reference(settings.broker_auth_secret),
     }
 
 
@@ -67,7 +67,7 @@ def starter_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
     """The starters' environment: what the workers need, plus the HTCondor token to submit them."""
     return {
         **scanner_server_env(settings, scan),
-        "CONDOR_TOKEN": scanner_args.secret_reference(settings.condor_token_secret),
+        "CONDOR_TOKEN": scanner_command.secret_reference(settings.condor_token_secret),
     }
 
 
@@ -82,7 +82,7 @@ def starter_commands(settings: Settings, scan: ScanRequest) -> list[list[str]]:
             "--n-jobs", str(cluster.n_workers),
             "--memory", scan.memory,
             "--singularity-image", singularity_image(settings, scan.docker_tag),
-            "--client-startup-json", f"{scanner_args.COMMON_SPACE}/startup.json",
+            "--client-startup-json", f"{scanner_command.COMMON_SPACE}/startup.json",
         ]  # fmt: skip
         for cluster in scan.clusters
     ]
@@ -121,7 +121,7 @@ def env_vars(env: EnvPlan) -> list[client.V1EnvVar]:
 
 
 def _common_space_mount() -> client.V1VolumeMount:
-    return client.V1VolumeMount(name=COMMON_SPACE_VOLUME, mount_path=scanner_args.COMMON_SPACE)
+    return client.V1VolumeMount(name=COMMON_SPACE_VOLUME, mount_path=scanner_command.COMMON_SPACE)
 
 
 def _container(
@@ -164,7 +164,7 @@ def _job(
 
 def scan_job(settings: Settings, scan: ScanRequest) -> client.V1Job:
     """The scan's Job: the scanner server plus one starter per requested cluster, sharing ``/common-space``."""
-    server_command = ["python", "-m", "skymap_scanner.server", *scanner_args.scanner_server_argv(scan)]
+    server_command = ["python", "-m", "skymap_scanner.server", *scanner_command.scanner_server_argv(scan)]
     server = _container(
         "skyscan-server",
         f"{settings.scanner_image}:{scan.docker_tag}",
@@ -183,7 +183,7 @@ def stopper_job(
     settings: Settings, scan_id: str, namespace: str, condor_clusters: Sequence[Mapping[str, Any]]
 ) -> client.V1Job:
     """The Job that runs ``scanner_client stop`` (condor_rm) once per recorded HTCondor cluster."""
-    env: EnvPlan = {"CONDOR_TOKEN": scanner_args.secret_reference(settings.condor_token_secret)}
+    env: EnvPlan = {"CONDOR_TOKEN": scanner_command.secret_reference(settings.condor_token_secret)}
     stoppers = [
         _container(f"tms-stopper-{i}", settings.starter_image, command, env, CLIENT_RESOURCES)
         for i, command in enumerate(stopper_commands(condor_clusters))

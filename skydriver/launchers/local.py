@@ -25,7 +25,7 @@ import psutil
 from ..auth import system_token
 from ..config import Settings
 from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
-from .scanner_args import scanner_env, scanner_server_argv
+from .scanner_command import scanner_env, scanner_server_argv
 
 LOGGER = logging.getLogger(__name__)
 

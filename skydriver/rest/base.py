@@ -1,10 +1,17 @@
-"""What every handler shares: argument parsing into models, JSON responses, and errors clients can act on."""
+"""What every handler shares: the declaration of each operation, argument parsing into models, JSON responses, and
+errors clients can act on.
+
+``operation`` is the one place a handler method says who may call it, what arguments or body it takes and what it
+answers: the decorator enforces it, and the route table (``routes.py``) and the OpenAPI document read it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 import pydantic
@@ -12,22 +19,70 @@ import tornado.web
 from rest_tools.server import RestHandler
 
 from .. import json_codec
-from ..database import ScanNotFound
-from ..docker_tags import DockerTagSourceUnavailable
-from ..models import SCAN_ID_PATTERN
-from ..scan_arguments import ArgumentError
-from ..scans import IdempotencyConflict, ScanService
+from ..auth import requires
+from ..errors import ArgumentError, BadRequest, BodyTooLarge, ServiceUnavailable, SkyDriverError
+from ..models import SCAN_ID_PATTERN, NoArgs
+from ..scans import ScanService
 
 LOGGER = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
+INTERNAL_ERROR = "internal error (logged by SkyDriver)"
 
 
-class ApiError(tornado.web.HTTPError):
-    """An HTTP error whose message reaches the client in the JSON body."""
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """An optional request header an operation reads."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(status)
-        self.message = message
+    name: str
+    max_length: int
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One HTTP method of one handler. Every path parameter is a scan id (checked before the method runs)."""
+
+    summary: str
+    roles: tuple[str, ...]
+    arguments: type[pydantic.BaseModel] = NoArgs  # query-string arguments (or, from rest_tools clients, a JSON body)
+    body: type[pydantic.BaseModel] | None = None  # a JSON request body instead of arguments
+    response: type[pydantic.BaseModel] | None = None  # None: a binary body of ``media_type``
+    media_type: str = "application/json"
+    header: Header | None = None
+
+
+def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a handler method; it is then called as ``method(self, *scan_ids, parsed_arguments_or_body)``."""
+    op = Operation(summary, roles, **declared)
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def parsed(self: BaseHandler, *path_args: str) -> Any:
+            try:
+                scan_ids = [checked_scan_id(arg) for arg in path_args]
+                values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
+                if op.header:
+                    self.check_header(op.header)
+                return await method(self, *scan_ids, values)
+            except tornado.web.HTTPError:
+                raise
+            except Exception as exc:
+                raise PassingError(exc) from exc
+
+        guarded = requires(*roles)(parsed)
+        guarded.operation = op  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+class PassingError(tornado.web.HTTPError):
+    """Any error of a handler method, wrapped to pass rest_tools' auth decorator (which turns every exception but
+    tornado's HTTPError into an anonymous 500); ``BaseHandler`` unwraps it."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(error_status(cause, 500))
+        self.cause = cause
 
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:
@@ -46,30 +101,15 @@ def describe_validation_error(exc: pydantic.ValidationError) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
-def api(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Map the core's exceptions to HTTP statuses; anything else is a bug: logged, and a plain 500."""
-
-    @functools.wraps(method)
-    async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(self, *args, **kwargs)
-        except tornado.web.HTTPError:
-            raise
-        except pydantic.ValidationError as exc:
-            raise ApiError(400, describe_validation_error(exc)) from None
-        except ArgumentError as exc:
-            raise ApiError(400, str(exc)) from None
-        except ScanNotFound as exc:
-            raise ApiError(404, f"no scan with scan_id {exc.args[0]!r} (deleted scans need include_deleted=true)") from None
-        except IdempotencyConflict as exc:
-            raise ApiError(409, str(exc)) from None
-        except DockerTagSourceUnavailable as exc:
-            raise ApiError(503, str(exc)) from None
-        except Exception:
-            LOGGER.exception("unexpected error in %s %s", self.request.method, self.request.path)
-            raise ApiError(500, "internal error (logged by SkyDriver)") from None
-
-    return wrapper
+def error_status(exc: BaseException | None, default: int) -> int:
+    """The one mapping from exceptions to HTTP statuses: SkyDriver's errors carry theirs, bad models are 400."""
+    if isinstance(exc, SkyDriverError):
+        return exc.status
+    if isinstance(exc, pydantic.ValidationError):
+        return 400
+    if isinstance(exc, tornado.web.HTTPError):
+        return exc.status_code
+    return default
 
 
 @tornado.web.stream_request_body
@@ -92,7 +132,7 @@ class BaseHandler(RestHandler):
         super().prepare()
         declared = self.request.headers.get("Content-Length", "0")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise ApiError(413, f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
+            raise BodyTooLarge(f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
         self.request.connection.set_max_body_size(self.max_body_bytes)  # type: ignore[union-attr]
 
     def data_received(self, chunk: bytes) -> None:
@@ -104,11 +144,33 @@ class BaseHandler(RestHandler):
             self._chunks = [b"".join(self._chunks)]
         return self._chunks[0]
 
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        super().send_error(error_status(_cause(kwargs.get("exc_info")), status_code), **kwargs)
+
     def write_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "message", None) or self._reason
+        exc = _cause(kwargs.get("exc_info"))
+        if isinstance(exc, SkyDriverError):
+            message = exc.message
+            if exc.retry_after is not None:
+                self.set_header("Retry-After", str(exc.retry_after))
+        elif isinstance(exc, pydantic.ValidationError):
+            message = describe_validation_error(exc)
+        else:
+            message = INTERNAL_ERROR if status_code >= 500 else self._reason
         self.set_header("Content-Type", "application/json")
         self.finish(json_codec.dumps({"code": status_code, "error": message}))
+
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Errors that are the client's (4xx, answered with the reason) are not logged; a 5xx is a bug: traceback."""
+        cause = _cause((typ, value, tb))
+        if isinstance(cause, ServiceUnavailable):
+            LOGGER.warning("%s %s: %s", self.request.method, self.request.path, cause)
+        elif cause is not None and error_status(cause, 500) >= 500:
+            LOGGER.error("unexpected error in %s %s", self.request.method, self.request.path, exc_info=cause)
+        elif isinstance(cause, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
 
     def json_body(self) -> tuple[dict[str, Any], bool]:
         """The body as a dict, and whether it held NaN/Infinity tokens."""
@@ -116,12 +178,9 @@ class BaseHandler(RestHandler):
             if not self.body_bytes.strip():
                 self._body = {}, False
             else:
-                try:
-                    value, non_finite = json_codec.loads(self.body_bytes)
-                except json_codec.JsonDecodeError as exc:
-                    raise ApiError(400, str(exc)) from None
+                value, non_finite = json_codec.loads(self.body_bytes)
                 if not isinstance(value, dict):
-                    raise ApiError(400, f"body must be a JSON object, not {type(value).__name__}")
+                    raise BadRequest(f"body must be a JSON object, not {type(value).__name__}")
                 self._body = value, non_finite
         return self._body
 
@@ -130,17 +189,22 @@ class BaseHandler(RestHandler):
         merged: dict[str, Any] = {}
         for name, values in self.request.query_arguments.items():
             if len(values) > 1:
-                raise ApiError(400, f"argument '{name}': given more than once")
+                raise ArgumentError(name, "given more than once")
             merged[name] = values[0].decode(errors="replace")
         for name, value in self.json_body()[0].items():
             if name in merged:
-                raise ApiError(400, f"argument '{name}': given both in the query string and in the body")
+                raise ArgumentError(name, "given both in the query string and in the body")
             merged[name] = value
         return model.model_validate(merged)
 
+    def check_header(self, header: Header) -> None:
+        value = self.request.headers.get(header.name)
+        if value is not None and not 1 <= len(value) <= header.max_length:
+            raise BadRequest(f"header '{header.name}': must be 1-{header.max_length} characters")
+
     def body_model(self, model: type[M]) -> M:
         if self.request.query_arguments:
-            raise ApiError(400, f"unexpected query arguments: {', '.join(self.request.query_arguments)}")
+            raise BadRequest(f"unexpected query arguments: {', '.join(self.request.query_arguments)}")
         return model.model_validate(self.json_body()[0])
 
     def compute_etag(self) -> None:
@@ -153,7 +217,13 @@ class BaseHandler(RestHandler):
         self.write(payload)
 
 
+def _cause(exc_info: tuple[Any, Any, Any] | None) -> BaseException | None:
+    """The error a request failed with, unwrapped from its PassingError."""
+    exc = (exc_info or (None, None, None))[1]
+    return exc.cause if isinstance(exc, PassingError) else exc
+
+
 def checked_scan_id(scan_id: str) -> str:
     if not SCAN_ID_PATTERN.match(scan_id):
-        raise ApiError(400, f"argument 'scan_id': {scan_id[:80]!r} is not a scan id (32 lowercase hex characters)")
+        raise ArgumentError("scan_id", f"{scan_id[:80]!r} is not a scan id (32 lowercase hex characters)")
     return scan_id

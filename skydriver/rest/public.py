@@ -5,119 +5,98 @@ from __future__ import annotations
 import asyncio
 
 from .. import json_codec
-from ..auth import SYSTEM, USER, requires
-from ..models import FindScansArgs, IncludeDeletedArgs, ManifestGetArgs, NoArgs, ScanCreate
-from .base import ApiError, BaseHandler, api, checked_scan_id
+from ..auth import SYSTEM, USER
+from ..errors import ArgumentError
+from ..models import (
+    FindScansArgs, IncludeDeletedArgs, Manifest, ManifestGetArgs, NoArgs, Result, ResultSummary, ScanCreate, ScanIds,
+    ScanWhole, SkymapArgs,
+)  # fmt: skip
+from .base import BaseHandler, Header, operation
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return the scan the first one created")
 
 
 class ScansHandler(BaseHandler):
     """/scans: scan ids of one run/event."""
 
-    @requires(USER)
-    @api
-    async def get(self) -> None:
-        args = self.arguments(FindScansArgs)
+    @operation("Scan ids of a run/event", (USER,), arguments=FindScansArgs, response=ScanIds)
+    async def get(self, args: FindScansArgs) -> None:
         self.write_json(await self.service.find(args.run_id, args.event_id, args.is_real_event, args.include_deleted))
 
 
 class ScanLaunchHandler(BaseHandler):
     """/scan: request a new scan. Durable before it answers; an Idempotency-Key header makes retries safe."""
 
-    @requires(USER)
-    @api
-    async def post(self) -> None:
-        args = self.body_model(ScanCreate)
+    @operation("Request a scan", (USER,), body=ScanCreate, response=Manifest, header=IDEMPOTENCY_KEY)
+    async def post(self, args: ScanCreate) -> None:
         event = args.event_i3live_json
         if isinstance(event, str):
             try:
                 event, _ = json_codec.loads(event)
             except json_codec.JsonDecodeError as exc:
-                raise ApiError(400, f"argument 'event_i3live_json': {exc}") from None
+                raise ArgumentError("event_i3live_json", str(exc)) from None
             if not isinstance(event, dict):
-                raise ApiError(400, "argument 'event_i3live_json': the JSON text must hold an object")
+                raise ArgumentError("event_i3live_json", "the JSON text must hold an object")
         if not event:
-            raise ApiError(400, "argument 'event_i3live_json': the event is empty")
+            raise ArgumentError("event_i3live_json", "the event is empty")
         event_json = json_codec.dumps(event, json_codec.has_non_finite(event))
-        key = self.request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= 200:
-            raise ApiError(400, f"header '{IDEMPOTENCY_HEADER}': must be 1-200 characters")
+        key = self.request.headers.get(IDEMPOTENCY_KEY.name)
         self.write_json(await self.service.create(args, event, event_json, key, self.body_bytes))
 
 
 class ManifestHandler(BaseHandler):
     """/scan/manifest/SCAN_ID (and /scan/SCAN_ID/manifest): read, abort; PATCH lives in scanner_routes."""
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(ManifestGetArgs)
-        scan_id = checked_scan_id(scan_id)
+    @operation("A scan's manifest", (USER, SYSTEM), arguments=ManifestGetArgs, response=Manifest)
+    async def get(self, scan_id: str, args: ManifestGetArgs) -> None:
         if args.wait:
             self.write_json(await self.service.get_manifest_when_changed(scan_id, args.include_deleted, args.include_event, args.wait))
         else:
             self.write_json(await self.service.get_manifest(scan_id, args.include_deleted, args.include_event))
 
-    @requires(USER)
-    @api
-    async def delete(self, scan_id: str) -> None:
-        self.arguments(NoArgs)
-        self.write_json(await self.service.delete_manifest(checked_scan_id(scan_id)))
+    @operation("Abort a scan", (USER,), arguments=NoArgs, response=Manifest)
+    async def delete(self, scan_id: str, _: NoArgs) -> None:
+        self.write_json(await self.service.delete_manifest(scan_id))
 
 
 class ResultHandler(BaseHandler):
     """/scan/result/SCAN_ID (and /scan/SCAN_ID/result): read, delete; PUT lives in scanner_routes."""
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(IncludeDeletedArgs)
-        self.write_json(await self.service.get_result(checked_scan_id(scan_id), args.include_deleted))
+    @operation("A scan's result ({} until written)", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=Result)
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
+        self.write_json(await self.service.get_result(scan_id, args.include_deleted))
 
-    @requires(USER)
-    @api
-    async def delete(self, scan_id: str) -> None:
-        self.arguments(NoArgs)
-        self.write_json(await self.service.delete_result(checked_scan_id(scan_id)))
+    @operation("Mark the result deleted", (USER,), arguments=NoArgs, response=Result)
+    async def delete(self, scan_id: str, _: NoArgs) -> None:
+        self.write_json(await self.service.delete_result(scan_id))
 
 
 class ScanHandler(BaseHandler):
     """/scan/SCAN_ID: manifest and result together."""
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(IncludeDeletedArgs)
-        self.write_json(await self.service.get_whole(checked_scan_id(scan_id), args.include_deleted))
+    @operation("Manifest and result", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ScanWhole)
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
+        self.write_json(await self.service.get_manifest_and_result(scan_id, args.include_deleted))
 
 
 class ResultSummaryHandler(BaseHandler):
     """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas."""
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(IncludeDeletedArgs)
-        result = await self.service.result_for_science(checked_scan_id(scan_id), args.include_deleted)
+    @operation("Best fit, pixel counts, contour areas", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
+        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
         from ..results.summary import summarize  # healpy is slow to import: only when a summary is asked for
 
         summary = await asyncio.to_thread(summarize, result)
         self.write_json(json_codec.dumps(summary, json_codec.has_non_finite(summary)))
 
 
-class SkymapArgs(IncludeDeletedArgs):
-    zoom: bool = False
-
-
 class SkymapHandler(BaseHandler):
     """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit)."""
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(SkymapArgs)
-        result = await self.service.result_for_science(checked_scan_id(scan_id), args.include_deleted)
+    @operation("Sky map of the current result", (USER, SYSTEM), arguments=SkymapArgs, media_type="image/png")
+    async def get(self, scan_id: str, args: SkymapArgs) -> None:
+        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
         from ..results.skymap import render_png  # matplotlib is slow to import: only when a map is asked for
 
         png = await asyncio.to_thread(render_png, result, args.zoom)

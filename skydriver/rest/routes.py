@@ -1,27 +1,53 @@
-"""The URL map: the contract's routes, and the newer spellings existing clients call, on the same handlers."""
+"""The route table: each path and its handler, declared once; Tornado's URL map and the OpenAPI paths are built from it.
+
+What each method of a handler accepts, who may call it and what it answers is declared on the method (``operation``);
+the contract's routes and the newer spellings existing clients call share handlers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
-from .base import ApiError, BaseHandler
+from ..errors import RouteNotFound
+from .base import BaseHandler, Operation
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
-SCAN_ID = r"([^/]+)"
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+PATH_PARAMETER = re.compile(r"\\\{[a-z_]+\\\}")  # a "{name}" after re.escape
 
-ROUTES: list[tuple[str, type]] = [
-    (r"/scans", ScansHandler),
-    (r"/scan", ScanLaunchHandler),
-    (rf"/scan/manifest/{SCAN_ID}", ManifestReportHandler),
-    (rf"/scan/{SCAN_ID}/manifest", ManifestReportHandler),
-    (rf"/scan/result/{SCAN_ID}", ResultReportHandler),
-    (rf"/scan/{SCAN_ID}/result", ResultReportHandler),
-    (rf"/scan/{SCAN_ID}/result/summary", ResultSummaryHandler),
-    (rf"/scan/{SCAN_ID}/skymap\.png", SkymapHandler),
-    (rf"/scan/{SCAN_ID}/events", ScanEventsHandler),
-    (rf"/scan/{SCAN_ID}", ScanHandler),
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    path: str  # OpenAPI path template; its parameters ("{scan_id}") match one path segment
+    handler: type[BaseHandler]
+
+    @property
+    def pattern(self) -> str:
+        """The Tornado URL pattern: the path, each parameter a capture group."""
+        return PATH_PARAMETER.sub("([^/]+)", re.escape(self.path))
+
+    @property
+    def operations(self) -> dict[str, Operation]:
+        """HTTP method -> its declaration, for every method the handler serves."""
+        methods = {name: getattr(self.handler, name, None) for name in HTTP_METHODS}
+        return {name: method.operation for name, method in methods.items() if hasattr(method, "operation")}
+
+
+ROUTES: list[Route] = [
+    Route("/scans", ScansHandler),
+    Route("/scan", ScanLaunchHandler),
+    Route("/scan/manifest/{scan_id}", ManifestReportHandler),
+    Route("/scan/{scan_id}/manifest", ManifestReportHandler),
+    Route("/scan/result/{scan_id}", ResultReportHandler),
+    Route("/scan/{scan_id}/result", ResultReportHandler),
+    Route("/scan/{scan_id}/result/summary", ResultSummaryHandler),
+    Route("/scan/{scan_id}/skymap.png", SkymapHandler),
+    Route("/scan/{scan_id}/events", ScanEventsHandler),
+    Route("/scan/{scan_id}", ScanHandler),
 ]
 
 
@@ -29,10 +55,10 @@ class UnknownRouteHandler(BaseHandler):
     """Any other path: a JSON 404 that says so, like every other error."""
 
     def prepare(self) -> None:
-        raise ApiError(404, f"no such route: {self.request.method} {self.request.path[:200]}")
+        raise RouteNotFound(f"no such route: {self.request.method} {self.request.path[:200]}")
 
 
 def add_routes(server: Any, handler_args: dict[str, Any]) -> None:
-    for pattern, handler in ROUTES:
-        server.add_route(pattern, handler, handler_args)
+    for route in ROUTES:
+        server.add_route(route.pattern, route.handler, handler_args)
     server.app_args.update(default_handler_class=UnknownRouteHandler, default_handler_args=handler_args)

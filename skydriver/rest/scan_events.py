@@ -6,10 +6,10 @@ import json
 
 import tornado.iostream
 
-from ..auth import SYSTEM, USER, requires
+from ..auth import SYSTEM, USER
 from ..models import IncludeDeletedArgs
 from ..scan_watch import ScanSnapshot
-from .base import BaseHandler, api, checked_scan_id
+from .base import BaseHandler, operation
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -26,11 +26,13 @@ class ScanEventsHandler(BaseHandler):
 
     keepalive_seconds = KEEPALIVE_SECONDS
 
-    @requires(USER, SYSTEM)
-    @api
-    async def get(self, scan_id: str) -> None:
-        args = self.arguments(IncludeDeletedArgs)
-        scan_id = checked_scan_id(scan_id)
+    @operation(
+        "The scan's changes as server-sent events (state, progress, result, end)",
+        (USER, SYSTEM),
+        arguments=IncludeDeletedArgs,
+        media_type="text/event-stream",
+    )
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
         watcher = self.service.watcher
         async with watcher.subscribe(scan_id) as subscription:
             snapshot = await self.service.watch_snapshot(scan_id, args.include_deleted)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ResultValidationError
 from .format import (
     COLUMNS_BY_VERSION,
     DEFAULT_VERSION,
@@ -36,10 +37,6 @@ ENTRY_KEYS = frozenset({"columns", "metadata", "data"})
 INDEX_COLUMN = 0
 LLH_COLUMN = 1
 SHARED_METADATA = ("version", "run_id", "event_id", "event_type")
-
-
-class ResultValidationError(ValueError):
-    """A `skyscan_result` that must not be stored; the message names the problem and where it is."""
 
 
 def validate_skyscan_result(result: dict) -> None:

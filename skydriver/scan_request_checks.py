@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from .config import Settings
+from .errors import ArgumentError
 from .launchers.base import WorkerCluster
 from .models import ScanCreate
 
 LOCAL_CLUSTER = "local"
 LOCAL_RECO_ALGOS = ("dummy",)
-
-
-class ArgumentError(ValueError):
-    """A bad argument: ``argument`` names it, the message says why."""
-
-    def __init__(self, argument: str, message: str):
-        super().__init__(f"argument '{argument}': {message}")
-        self.argument = argument
 
 
 def resolve_clusters(args: ScanCreate, settings: Settings) -> tuple[WorkerCluster, ...]:

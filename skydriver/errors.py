@@ -1,0 +1,135 @@
+"""Every error SkyDriver raises on purpose, under one base, each carrying the HTTP status a client gets for it.
+
+The core raises these; the REST layer turns any of them into ``{"code": status, "error": message}`` by reading
+``status`` (and ``retry_after``), so no module maps errors to statuses one by one. Errors that never reach a client
+(configuration, the embedded database, launching) keep the default 500: if one ever did, it would be a bug.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SkyDriverError(Exception):
+    """Base of SkyDriver's errors; the message is what the client (or the operator's log) reads."""
+
+    status: ClassVar[int] = 500
+    retry_after: int | None = None  # seconds, sent as a Retry-After header
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the client's input
+
+
+class BadRequest(SkyDriverError, ValueError):
+    """The request as a whole is malformed (not JSON, not an object, a bad header)."""
+
+    status = 400
+
+
+class ArgumentError(BadRequest):
+    """A bad argument: ``argument`` names it, the message says why."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(f"argument '{argument}': {message}")
+        self.argument = argument
+
+
+class JsonDecodeError(BadRequest):
+    """Not valid JSON; the message says where."""
+
+
+class UnknownDockerTag(ArgumentError):
+    """``docker_tag`` matches no image; the message lists what exists."""
+
+    def __init__(self, message: str):
+        super().__init__("docker_tag", message)
+
+
+class ResultValidationError(ArgumentError):
+    """A ``skyscan_result`` that is not a valid HEALPix result; the message names the nside and pixel."""
+
+    def __init__(self, message: str):
+        super().__init__("skyscan_result", message)
+
+
+class NotFound(SkyDriverError, LookupError):
+    status = 404
+
+
+class ScanNotFound(NotFound):
+    """No scan has this id (or it is deleted and deleted scans were not asked for)."""
+
+    def __init__(self, scan_id: str):
+        super().__init__(f"no scan with scan_id {scan_id!r} (deleted scans need include_deleted=true)")
+        self.scan_id = scan_id
+
+
+class RouteNotFound(NotFound):
+    """No route matches the request's path."""
+
+
+class IdempotencyConflict(SkyDriverError):
+    """An Idempotency-Key was reused with a different request body."""
+
+    status = 409
+
+
+class IdempotencyKeyTaken(IdempotencyConflict):
+    """The database refused a second scan with the same Idempotency-Key (the scan service then looks up the first)."""
+
+    def __init__(self, key: str):
+        super().__init__(f"Idempotency-Key {key!r} is already in use")
+        self.key = key
+
+
+class BodyTooLarge(SkyDriverError):
+    """The request body is over SKYDRIVER_MAX_BODY_BYTES."""
+
+    status = 413
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# services SkyDriver depends on
+
+
+class ServiceUnavailable(SkyDriverError):
+    """Something SkyDriver depends on cannot answer now; retrying later can succeed."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DockerTagSourceUnavailable(ServiceUnavailable):
+    """The tag list could not be fetched (Docker Hub down): retryable, not the user's fault."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached; nothing was written, and the same request can be sent again."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# never a client's answer: startup and background work
+
+
+class ConfigError(SkyDriverError):
+    """A setting has a value SkyDriver cannot run with; the message names the variable."""
+
+
+class EmbeddedDatabaseError(SkyDriverError):
+    """The embedded database could not be started; the message says how to fix it."""
+
+
+class LaunchError(SkyDriverError):
+    """A launch or stop did not happen. ``retryable`` False means retrying cannot help (bad request, quota...)."""
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
