@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run scan test bench schemas lock clean
+.PHONY: run scan test bench schemas docs lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) benchmarks/run.py
 
+# generated from declarations: schemas/ from the route table and the models; docs also writes the README's settings
+# table from the settings' declarations (tests fail when either is stale)
 schemas: $(INSTALLED)
 	$(PY) -m skydriver.openapi
+
+docs: schemas
+	$(PY) -m skydriver.docs
 
 # the image's pinned dependencies, with hashes (Dockerfile); run after changing pyproject.toml's dependencies
 lock: $(INSTALLED)

@@ -1,6 +1,14 @@
-"""Every setting of SkyDriver, read once from the environment into one typed object.
+"""Every setting of SkyDriver, each declared once: its environment variable, type, default, help text and validation.
 
-Each field's comment is what the README's settings table says; keep the two in step.
+The declarations are pydantic dataclass fields: the field's alias is the environment variable, its description the
+help text (the README's settings table is generated from them: ``make docs``), its type and constraints the
+validation. Chosen over pydantic-settings (a further dependency, built to read the process environment itself) and
+wipac_dev_tools' ``from_environment_as_dataclass`` (reads the process environment, no help text or bounds): pydantic
+is already what validates every request, it reads a plain mapping (``Settings.from_env(environ)``: tests never touch
+``os.environ``), and as a dataclass the settings keep ``dataclasses.replace``, which validates again.
+
+Settings only one launcher reads are grouped (``settings.kubernetes``), so the Kubernetes object builders are handed
+what they use and nothing else.
 """
 
 from __future__ import annotations
@@ -9,7 +17,15 @@ import dataclasses
 import ipaddress
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote_plus
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+from typing_extensions import TypedDict
 
 from .errors import ConfigError
 
@@ -20,163 +36,169 @@ DEFAULT_CLUSTERS = {
 # the embedded default's stand-in for Docker Hub's tag list of icecube/skymap_scanner
 DEFAULT_LOCAL_DOCKER_TAGS = "3.5.2,3.5.1,3.5.0,3.4.2,3.4.1,3.4.0,3.3.0,3.2.1,3.1.4,3.1.3,3.0.1,2.9.3"
 
-LAUNCHERS = ("none", "local", "kubernetes")
+# unknown variables are ignored (the mapping is the whole environment); text is stripped of surrounding blanks
+FROM_ENVIRONMENT = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default).strip()
+def setting(env: str, default: Any, help: str, *, shown_default: str | None = None, **constraints: Any) -> Any:
+    """One setting: environment variable ``env``; ``shown_default`` is the README's wording when the value would not
+    say it (a computed or long default)."""
+    extra = {"shown_default": shown_default} if shown_default is not None else None
+    return Field(default, alias=env, description=help, json_schema_extra=extra, **constraints)
 
 
-def _int(name: str, default: int, minimum: int | None = None) -> int:
-    raw = _env(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={value} must be >= {minimum}")
+def _lowercase(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _comma_separated(value: Any) -> Any:
+    return tuple(t.strip() for t in value.split(",") if t.strip()) if isinstance(value, str) else value
+
+
+def _json_text(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _secret_reference(value: str) -> str:
+    if "/" not in value.strip("/"):
+        raise ValueError("must be 'secret-name/key'")
     return value
 
 
-def _float(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = _env(name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be >= {minimum}")
-    return value
+class ClusterAddress(TypedDict):
+    collector: str
+    schedd: str
 
 
-def _bool(name: str, default: bool) -> bool:
-    raw = _env(name, "on" if default else "off").lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r} must be on/off")
+Choice = Annotated[str, BeforeValidator(_lowercase)]
+SecretReference = Annotated[str, AfterValidator(_secret_reference)]
+Seconds = Annotated[float, Field(ge=0.0)]
 
 
-def _clusters(name: str) -> dict[str, dict[str, str]]:
-    raw = os.environ.get(name)
-    if not raw:
-        return dict(DEFAULT_CLUSTERS)
-    try:
-        clusters = json.loads(raw)
-        if not isinstance(clusters, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("collector"), str) and isinstance(v.get("schedd"), str)
-            for v in clusters.values()
-        ):
-            raise ValueError
-    except ValueError:
-        raise ConfigError(
-            f'{name} must be a JSON object {{"name": {{"collector": "...", "schedd": "..."}}}}'
-        ) from None
-    return clusters
+@dataclass(frozen=True, config=FROM_ENVIRONMENT)
+class ScannerSettings:
+    """What every launcher tells the scanner about reporting back."""
+
+    progress_interval: int = setting("SKYSCAN_PROGRESS_INTERVAL_SEC", 300, "how often the scanner reports progress", ge=1)
+    result_interval: int = setting("SKYSCAN_RESULT_INTERVAL_SEC", 600, "how often the scanner sends a partial result", ge=1)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True, config=FROM_ENVIRONMENT)
+class KubernetesSettings:
+    """What only the Kubernetes launcher reads: where scan Jobs run, their images, the Secrets they reference."""
+
+    namespace: str = setting("K8S_NAMESPACE", "skydriver", "namespace of the scan Jobs")
+    scanner_image: str = setting(
+        "SKYSCAN_SERVER_IMAGE", "icecube/skymap_scanner", "scanner server image (the resolved tag is appended)"
+    )
+    singularity_dir: str = setting(
+        "SKYSCAN_SINGULARITY_DIR",
+        "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner",
+        "workers' image (`:<tag>` appended)",
+    )
+    starter_image: str = setting(
+        "SKYDRIVER_STARTER_IMAGE", "ghcr.io/wipacrepo/skydriver:latest", "image with `scanner_client` (this project's image)"
+    )
+    condor_token_secret: SecretReference = setting(
+        "CONDOR_TOKEN_SECRET", "skydriver-secrets/condor-token", "Secret `name/key` holding the HTCondor IDTOKEN"
+    )
+    scanner_auth_secret: SecretReference = setting(
+        "SKYSCAN_SKYDRIVER_AUTH_SECRET", "skydriver-secrets/skydriver-token", "Secret `name/key` with the scanner's SkyDriver token"
+    )
+    broker_address: str = setting("SKYSCAN_BROKER_ADDRESS", "", "the scanner's message broker")
+    broker_auth_secret: SecretReference = setting(
+        "SKYSCAN_BROKER_AUTH_SECRET", "skydriver-secrets/broker-token", "Secret `name/key` with the broker token"
+    )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, config=FROM_ENVIRONMENT)
 class Settings:
     # --- REST server
-    rest_host: str  # REST_HOST: address to bind
-    rest_port: int  # REST_PORT: port to bind (0 = any free port)
-    max_body_bytes: int  # SKYDRIVER_MAX_BODY_BYTES: larger request bodies get 413
-    skydriver_address: str  # SKYDRIVER_ADDRESS: URL scanners use to reach SkyDriver
+    rest_host: str = setting("REST_HOST", "127.0.0.1", "address to bind")
+    rest_port: int = setting("REST_PORT", 8080, "port to bind (`0`: any free port)", ge=0, le=65535)
+    skydriver_address: str = setting(
+        "SKYDRIVER_ADDRESS", "", "the URL scanners report back to", shown_default="`http://REST_HOST:REST_PORT`"
+    )
+    max_body_bytes: int = setting(
+        "SKYDRIVER_MAX_BODY_BYTES", 64 * 1024 * 1024, "larger request bodies get a 413 before they are read", ge=1024
+    )
 
     # --- database
-    data_dir: Path  # SKYDRIVER_DATA_DIR: embedded database files, local scans' logs
-    mongodb_uri: str  # MONGODB_URI, or built from MONGODB_HOST/PORT/USER/PASSWORD; "" = embedded
-    mongodb_database: str  # MONGODB_DATABASE
-    event_cache_mb: int  # SKYDRIVER_EVENT_CACHE_MB: recently read events kept in memory (they never change)
+    data_dir: Annotated[Path, AfterValidator(Path.absolute)] = setting(
+        "SKYDRIVER_DATA_DIR", Path(".skydriver-data"), "embedded database files, logs, local scans' working directories and logs",
+        validate_default=True,
+    )
+    mongodb_uri: str = setting(
+        "MONGODB_URI", "", "production database; unset (and no `MONGODB_HOST`) = start the embedded one", repr=False
+    )
+    mongodb_host: str = setting("MONGODB_HOST", "", "the production database piece by piece, when `MONGODB_URI` is unset")
+    mongodb_port: int = setting("MONGODB_PORT", 27017, "with `MONGODB_HOST`", ge=1, le=65535)
+    mongodb_user: str = setting("MONGODB_USER", "", "with `MONGODB_HOST`")
+    mongodb_password: str = setting("MONGODB_PASSWORD", "", "with `MONGODB_USER`", repr=False)
+    mongodb_database: str = setting("MONGODB_DATABASE", "skydriver", "database name")
+    event_cache_mb: int = setting(
+        "SKYDRIVER_EVENT_CACHE_MB", 96,
+        "memory for recently read events (immutable, 100-500 kB each), so manifest polls skip fetching them", ge=0,
+    )  # fmt: skip
 
     # --- auth
-    auth_enabled: bool  # SKYDRIVER_AUTH: on/off (off only on a loopback address)
-    auth_secret: str  # AUTH_SECRET: HS512 symmetric secret (development, tests)
-    auth_openid_url: str  # AUTH_OPENID_URL: OpenID provider (production)
-    auth_audience: str  # AUTH_AUDIENCE: expected token audience
-    user_groups_regex: str  # AUTH_USER_GROUPS: token `groups` pattern for role `user`
+    auth_enabled: bool = setting("SKYDRIVER_AUTH", True, "`off` disables auth; refused unless `REST_HOST` is a loopback address")
+    auth_openid_url: str = setting("AUTH_OPENID_URL", "", "OpenID Connect provider (production)")
+    auth_audience: str = setting("AUTH_AUDIENCE", "", "expected token audience (with `AUTH_OPENID_URL`)")
+    auth_secret: str = setting("AUTH_SECRET", "", "HS512 symmetric secret (development, tests)", repr=False)
+    user_groups_regex: str = setting(
+        "AUTH_USER_GROUPS", "/institutions/IceCube.*",
+        "token `groups` pattern that grants role `user`; role `system` is `skydriver_role=system`",
+    )  # fmt: skip
 
     # --- scan arguments
-    clusters: dict[str, dict[str, str]]  # SKYDRIVER_CLUSTERS: JSON name -> {collector, schedd}
-    docker_tags_source: str  # SKYSCAN_DOCKER_TAGS_SOURCE: "list" or "dockerhub"
-    docker_tags: tuple[str, ...]  # SKYSCAN_DOCKER_TAGS: the tags known when the source is "list"
+    clusters: Annotated[dict[str, ClusterAddress], BeforeValidator(_json_text)] = setting(
+        "SKYDRIVER_CLUSTERS", DEFAULT_CLUSTERS,
+        'JSON `{"name": {"collector": …, "schedd": …}}`; `sub-2` = `glidein-cm.icecube.wisc.edu` / `sub-2.icecube.wisc.edu`',
+        shown_default="`sub-2` and `local`",
+    )  # fmt: skip
+    docker_tags_source: Literal["list", "dockerhub"] = setting(
+        "SKYSCAN_DOCKER_TAGS_SOURCE", "list",
+        "where docker tags are resolved: `list` (below) or `dockerhub` (icecube/skymap_scanner, cached 10 min)",
+    )  # fmt: skip
+    docker_tags: Annotated[tuple[str, ...], BeforeValidator(_comma_separated)] = setting(
+        "SKYSCAN_DOCKER_TAGS", _comma_separated(DEFAULT_LOCAL_DOCKER_TAGS),
+        "the known tags (comma-separated) when the source is `list`", shown_default="3.5.2 … 2.9.3",
+    )  # fmt: skip
 
     # --- launching
-    launcher: str  # SKYDRIVER_LAUNCHER: none | local | kubernetes
-    launch_interval: float  # LAUNCH_INTERVAL: seconds between launches (rate limit; priority>=100 skips it)
-    launch_max_attempts: int  # LAUNCH_MAX_ATTEMPTS: tries before a scan is marked failed
-    launch_retry_backoff: float  # LAUNCH_RETRY_BACKOFF: seconds before the first retry (doubles each time)
-    launch_timeout: float  # LAUNCH_TIMEOUT: seconds one launch or teardown may take before it counts as failed
-    reconcile_interval: float  # RECONCILE_INTERVAL: seconds between polls of running scans' launchers
-    wait_before_teardown: float  # WAIT_BEFORE_TEARDOWN: seconds after the final result
-    k8s_namespace: str  # K8S_NAMESPACE: where scan Jobs run
-    scanner_image: str  # SKYSCAN_SERVER_IMAGE: scanner server image, tag appended
-    client_singularity_dir: str  # SKYSCAN_SINGULARITY_DIR: CVMFS dir of the workers' images
-    starter_image: str  # SKYDRIVER_STARTER_IMAGE: image holding scanner_client
-    condor_token_secret: str  # CONDOR_TOKEN_SECRET: Secret name/key with the HTCondor IDTOKEN
-    scanner_auth_secret: str  # SKYSCAN_SKYDRIVER_AUTH_SECRET: Secret name/key with the scanner's SkyDriver token
-    broker_address: str  # SKYSCAN_BROKER_ADDRESS: the scanner's message broker
-    broker_auth_secret: str  # SKYSCAN_BROKER_AUTH_SECRET: Secret name/key with the broker token
-    progress_interval: int  # SKYSCAN_PROGRESS_INTERVAL_SEC: scanner progress report interval
-    result_interval: int  # SKYSCAN_RESULT_INTERVAL_SEC: scanner partial result interval
+    launcher: Annotated[Literal["none", "local", "kubernetes"], BeforeValidator(_lowercase)] = setting(
+        "SKYDRIVER_LAUNCHER", "local",
+        "`local`, `kubernetes`, or `none` (scans wait in the backlog: how operators pause launching)",
+    )  # fmt: skip
+    launch_interval: Seconds = setting("LAUNCH_INTERVAL", 5.0, "seconds between launches (rate limit; priority >= 100 skips it)")
+    launch_max_attempts: int = setting("LAUNCH_MAX_ATTEMPTS", 5, "launch tries before a scan is marked failed", ge=1)
+    launch_retry_backoff: Seconds = setting("LAUNCH_RETRY_BACKOFF", 10.0, "seconds before the first retry, doubling each time")
+    launch_timeout: float = setting("LAUNCH_TIMEOUT", 120.0, "seconds one launch or teardown may take", ge=1.0)
+    reconcile_interval: float = setting("RECONCILE_INTERVAL", 60.0, "seconds between polls of running scans", ge=0.1)
+    wait_before_teardown: Seconds = setting("WAIT_BEFORE_TEARDOWN", 60.0, "seconds between the final result and the teardown")
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+
+    def __post_init__(self) -> None:
+        if not self.mongodb_uri and self.mongodb_host:
+            object.__setattr__(self, "mongodb_uri", self._uri_from_parts())
+
+    def _uri_from_parts(self) -> str:
+        address = f"{self.mongodb_host}:{self.mongodb_port}"
+        if self.mongodb_user:
+            return f"mongodb://{quote_plus(self.mongodb_user)}:{quote_plus(self.mongodb_password)}@{address}"
+        return f"mongodb://{address}"
 
     @classmethod
-    def from_env(cls) -> Settings:
-        rest_host = _env("REST_HOST", "127.0.0.1")
-        rest_port = _int("REST_PORT", 8080, minimum=0)
-        launcher = _env("SKYDRIVER_LAUNCHER", "local").lower()
-        if launcher not in LAUNCHERS:
-            raise ConfigError(f"SKYDRIVER_LAUNCHER={launcher!r} must be one of {', '.join(LAUNCHERS)}")
-        tags_source = _env("SKYSCAN_DOCKER_TAGS_SOURCE", "list").lower()
-        if tags_source not in ("list", "dockerhub"):
-            raise ConfigError(f"SKYSCAN_DOCKER_TAGS_SOURCE={tags_source!r} must be 'list' or 'dockerhub'")
-        settings = cls(
-            rest_host=rest_host,
-            rest_port=rest_port,
-            max_body_bytes=_int("SKYDRIVER_MAX_BODY_BYTES", 64 * 1024 * 1024, minimum=1024),
-            skydriver_address=_env("SKYDRIVER_ADDRESS", ""),
-            data_dir=Path(_env("SKYDRIVER_DATA_DIR", ".skydriver-data")).absolute(),
-            mongodb_uri=_mongodb_uri(),
-            mongodb_database=_env("MONGODB_DATABASE", "skydriver"),
-            event_cache_mb=_int("SKYDRIVER_EVENT_CACHE_MB", 96, minimum=0),
-            auth_enabled=_bool("SKYDRIVER_AUTH", True),
-            auth_secret=os.environ.get("AUTH_SECRET", ""),
-            auth_openid_url=_env("AUTH_OPENID_URL", ""),
-            auth_audience=_env("AUTH_AUDIENCE", ""),
-            user_groups_regex=_env("AUTH_USER_GROUPS", "/institutions/IceCube.*"),
-            clusters=_clusters("SKYDRIVER_CLUSTERS"),
-            docker_tags_source=tags_source,
-            docker_tags=tuple(t.strip() for t in _env("SKYSCAN_DOCKER_TAGS", DEFAULT_LOCAL_DOCKER_TAGS).split(",") if t.strip()),
-            launcher=launcher,
-            launch_interval=_float("LAUNCH_INTERVAL", 5.0),
-            launch_max_attempts=_int("LAUNCH_MAX_ATTEMPTS", 5, minimum=1),
-            launch_retry_backoff=_float("LAUNCH_RETRY_BACKOFF", 10.0),
-            launch_timeout=_float("LAUNCH_TIMEOUT", 120.0, minimum=1.0),
-            reconcile_interval=_float("RECONCILE_INTERVAL", 60.0, minimum=0.1),
-            wait_before_teardown=_float("WAIT_BEFORE_TEARDOWN", 60.0),
-            k8s_namespace=_env("K8S_NAMESPACE", "skydriver"),
-            scanner_image=_env("SKYSCAN_SERVER_IMAGE", "icecube/skymap_scanner"),
-            client_singularity_dir=_env(
-                "SKYSCAN_SINGULARITY_DIR", "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner"
-            ),
-            starter_image=_env("SKYDRIVER_STARTER_IMAGE", "ghcr.io/wipacrepo/skydriver:latest"),
-            condor_token_secret=_env("CONDOR_TOKEN_SECRET", "skydriver-secrets/condor-token"),
-            scanner_auth_secret=_env("SKYSCAN_SKYDRIVER_AUTH_SECRET", "skydriver-secrets/skydriver-token"),
-            broker_address=_env("SKYSCAN_BROKER_ADDRESS", ""),
-            broker_auth_secret=_env("SKYSCAN_BROKER_AUTH_SECRET", "skydriver-secrets/broker-token"),
-            progress_interval=_int("SKYSCAN_PROGRESS_INTERVAL_SEC", 300, minimum=1),
-            result_interval=_int("SKYSCAN_RESULT_INTERVAL_SEC", 600, minimum=1),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every setting from ``environ`` (the process environment when None)."""
+        env = dict(os.environ if environ is None else environ)
+        try:
+            # each group reads the same variables: its fields are named by their own aliases
+            settings = TypeAdapter(cls).validate_python({**env, **{group: env for group in GROUPS}})
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
         settings.check()
         return settings
 
@@ -188,25 +210,41 @@ class Settings:
             raise ConfigError("auth is on: set AUTH_SECRET or AUTH_OPENID_URL (or SKYDRIVER_AUTH=off on loopback)")
         if self.auth_openid_url and not self.auth_audience:
             raise ConfigError("AUTH_OPENID_URL needs AUTH_AUDIENCE")
-        for name in ("condor_token_secret", "scanner_auth_secret", "broker_auth_secret"):
-            if "/" not in getattr(self, name):
-                raise ConfigError(f"{name.upper()} must be 'secret-name/key'")
 
     def public_address(self, bound_port: int) -> str:
         """The URL scanners call back to, once the bound port is known."""
         return self.skydriver_address or f"http://{self.rest_host}:{bound_port}"
 
 
-def _mongodb_uri() -> str:
-    if uri := os.environ.get("MONGODB_URI"):
-        return uri
-    host = os.environ.get("MONGODB_HOST")
-    if not host:
-        return ""
-    port = _int("MONGODB_PORT", 27017, minimum=1)
-    user = os.environ.get("MONGODB_USER", "")
-    if user:
-        from urllib.parse import quote_plus
+GROUPS = [name for name, field in Settings.__pydantic_fields__.items() if dataclasses.is_dataclass(field.annotation)]
 
-        return f"mongodb://{quote_plus(user)}:{quote_plus(os.environ.get('MONGODB_PASSWORD', ''))}@{host}:{port}"
-    return f"mongodb://{host}:{port}"
+
+def declarations() -> list[FieldInfo]:
+    """Every setting's declaration, the groups' in their place, in declaration order."""
+    found = []
+    for name, field in Settings.__pydantic_fields__.items():
+        group = field.annotation if name in GROUPS else None
+        found += list(group.__pydantic_fields__.values()) if group else [field]  # type: ignore[union-attr]
+    return found
+
+
+def describe(exc: ValidationError) -> str:
+    """pydantic's errors as "VARIABLE='value': reason", naming the environment variable."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = [str(p) for p in error["loc"] if p not in GROUPS]  # a group's fields are named by their variables
+        name, inner = loc[0], loc[1:]
+        value = error["input"]
+        shown = f"={value!r}" if not inner and isinstance(value, str) and not name.endswith(("SECRET", "PASSWORD")) else ""
+        where = f" at {'.'.join(inner)}" if inner else ""
+        parts.append(f"{name}{shown}{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def make_settings(mongo_uri: str, data_dir: Path, **overrides: Any) -> Settings:
-    """Settings as from the environment, on the shared server, with a fresh database name."""
-    env = {
+def make_settings(mongo_uri: str, data_dir: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings as from an environment (``env`` adds variables), on the shared server, with a fresh database name."""
+    environ = {
         "SKYDRIVER_AUTH": "on",
         "AUTH_SECRET": AUTH_SECRET,
         "MONGODB_URI": mongo_uri,
@@ -51,18 +51,9 @@ def make_settings(mongo_uri: str, data_dir: Path, **overrides: Any) -> Settings:
         "REST_PORT": "0",
         "SKYDRIVER_DATA_DIR": str(data_dir),
         "SKYDRIVER_LAUNCHER": "none",
+        **(env or {}),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        settings = Settings.from_env()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return dataclasses.replace(settings, **overrides)
+    return dataclasses.replace(Settings.from_env(environ), **overrides)
 
 
 def token(role: str) -> str:

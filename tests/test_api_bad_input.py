@@ -132,18 +132,6 @@ async def test_roles(driver: SkyDriver, modern_event: dict) -> None:
     assert (await anonymous.get("/scans", query={"run_id": 1, "event_id": 1, "is_real_event": "true"})).status == 403
 
 
-def test_auth_off_is_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skydriver.config import Settings
-    from skydriver.errors import ConfigError
-
-    monkeypatch.setenv("SKYDRIVER_AUTH", "off")
-    monkeypatch.setenv("REST_HOST", "0.0.0.0")
-    with pytest.raises(ConfigError, match="refused when binding a non-loopback address"):
-        Settings.from_env()
-    monkeypatch.setenv("REST_HOST", "127.0.0.1")
-    assert Settings.from_env().auth_enabled is False
-
-
 async def test_unknown_routes_and_methods_answer_json(user: HttpClient) -> None:
     missing = await user.get("/no/such/route")
     assert missing.status == 404 and missing.json()["error"] == "no such route: GET /no/such/route"

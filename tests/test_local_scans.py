@@ -35,7 +35,8 @@ def free_port() -> int:
 def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
     return make_settings(
         mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=1.0,
-        progress_interval=1, result_interval=2, reconcile_interval=1.0, launch_retry_backoff=1.0,
+        reconcile_interval=1.0, launch_retry_backoff=1.0,
+        env={"SKYSCAN_PROGRESS_INTERVAL_SEC": "1", "SKYSCAN_RESULT_INTERVAL_SEC": "2"},
     )  # fmt: skip
 
 

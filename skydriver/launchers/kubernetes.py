@@ -66,10 +66,10 @@ class KubernetesLauncher(Launcher):
     def plan(self, scan: ScanRequest) -> LaunchPlan:
         return LaunchPlan(
             scanner_server_args=scanner_command.scanner_server_args(scan),
-            tms_args=kubernetes_objects.tms_args(self._settings, scan),
+            tms_args=kubernetes_objects.tms_args(self._settings.kubernetes, scan),
             env_vars={
-                "scanner_server": kubernetes_objects.scanner_server_env(self._settings, scan),
-                "tms_starters": kubernetes_objects.starter_env(self._settings, scan),
+                "scanner_server": kubernetes_objects.scanner_server_env(self._settings.kubernetes, self._settings.scanner, scan),
+                "tms_starters": kubernetes_objects.starter_env(self._settings.kubernetes, self._settings.scanner, scan),
             },
         )
 
@@ -96,13 +96,13 @@ class KubernetesLauncher(Launcher):
             raise _launch_error(f"deleting Job {job_name}", exc) from exc
 
     async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
-        job = kubernetes_objects.scan_job(self._settings, scan)
+        job = kubernetes_objects.scan_job(self._settings.kubernetes, self._settings.scanner, scan)
         await self._create_job(job)
         return {"namespace": job.metadata.namespace, "job_name": job.metadata.name}
 
     def _job_location(self, scan_id: str, state: dict[str, Any]) -> tuple[str, str]:
         return (
-            state.get("namespace", self._settings.k8s_namespace),
+            state.get("namespace", self._settings.kubernetes.namespace),
             state.get("job_name", kubernetes_objects.scan_job_name(scan_id)),
         )
 
@@ -124,7 +124,7 @@ class KubernetesLauncher(Launcher):
         namespace, job_name = self._job_location(scan_id, state)
         await self._delete_job(job_name, namespace)
         if condor_clusters:
-            await self._create_job(kubernetes_objects.stopper_job(self._settings, scan_id, namespace, condor_clusters))
+            await self._create_job(kubernetes_objects.stopper_job(self._settings.kubernetes, scan_id, namespace, condor_clusters))
 
     async def close(self) -> None:
         if self._owns_client:

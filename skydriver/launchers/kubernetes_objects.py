@@ -1,4 +1,4 @@
-"""Pure builders of the Kubernetes objects for one scan: settings + ScanRequest in, ``V1Job`` out.
+"""Pure builders of the Kubernetes objects for one scan: the Kubernetes settings + ScanRequest in, ``V1Job`` out.
 
 Kept apart from the API calls (as KubeSpawner keeps ``objects.py``) so what a scan runs is testable without a cluster,
 and so ``plan`` (the manifest's provenance) and the created Job come from the very same functions.
@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ..config import Settings
+from ..config import KubernetesSettings, ScannerSettings
 from . import scanner_command
 from .base import ScanRequest
 
@@ -48,30 +48,30 @@ def job_labels(scan_id: str, role: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": APP_NAME, SCAN_ID_LABEL: scan_id, ROLE_LABEL: role}
 
 
-def singularity_image(settings: Settings, docker_tag: str) -> str:
+def singularity_image(k8s: KubernetesSettings, docker_tag: str) -> str:
     """The CVMFS path of the workers' image for a scanner tag, e.g. ``.../skymap_scanner:3.5.2``."""
-    return f"{settings.client_singularity_dir}:{docker_tag}"
+    return f"{k8s.singularity_dir}:{docker_tag}"
 
 
-def scanner_server_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
+def scanner_server_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> EnvPlan:
     """The scanner server's environment: plain settings by value, tokens by Secret reference only."""
     return {
-        **scanner_command.scanner_env(scan, settings.progress_interval, settings.result_interval),
-        "SKYSCAN_BROKER_ADDRESS": settings.broker_address,
-        "SKYSCAN_SKYDRIVER_AUTH": scanner_command.secret_reference(settings.scanner_auth_secret),
-        "SKYSCAN_BROKER_AUTH": scanner_command.secret_reference(settings.broker_auth_secret),
+        **scanner_command.scanner_env(scan, scanner),
+        "SKYSCAN_BROKER_ADDRESS": k8s.broker_address,
+        "SKYSCAN_SKYDRIVER_AUTH": scanner_command.secret_reference(k8s.scanner_auth_secret),
+        "SKYSCAN_BROKER_AUTH": scanner_command.secret_reference(k8s.broker_auth_secret),
     }
 
 
-def starter_env(settings: Settings, scan: ScanRequest) -> EnvPlan:
+def starter_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> EnvPlan:
     """The starters' environment: what the workers need, plus the HTCondor token to submit them."""
     return {
-        **scanner_server_env(settings, scan),
-        "CONDOR_TOKEN": scanner_command.secret_reference(settings.condor_token_secret),
+        **scanner_server_env(k8s, scanner, scan),
+        "CONDOR_TOKEN": scanner_command.secret_reference(k8s.condor_token_secret),
     }
 
 
-def starter_commands(settings: Settings, scan: ScanRequest) -> list[list[str]]:
+def starter_commands(k8s: KubernetesSettings, scan: ScanRequest) -> list[list[str]]:
     """One ``scanner_client ... start`` command per requested cluster (a cluster named twice starts twice)."""
     return [
         [
@@ -81,7 +81,7 @@ def starter_commands(settings: Settings, scan: ScanRequest) -> list[list[str]]:
             "start",
             "--n-jobs", str(cluster.n_workers),
             "--memory", scan.memory,
-            "--singularity-image", singularity_image(settings, scan.docker_tag),
+            "--singularity-image", singularity_image(k8s, scan.docker_tag),
             "--client-startup-json", f"{scanner_command.COMMON_SPACE}/startup.json",
         ]  # fmt: skip
         for cluster in scan.clusters
@@ -102,9 +102,9 @@ def stopper_commands(condor_clusters: Sequence[Mapping[str, Any]]) -> list[list[
     ]
 
 
-def tms_args(settings: Settings, scan: ScanRequest) -> list[str]:
+def tms_args(k8s: KubernetesSettings, scan: ScanRequest) -> list[str]:
     """The manifest's ``tms_args``: each starter's full command as one shell-quoted string."""
-    return [shlex.join(command) for command in starter_commands(settings, scan)]
+    return [shlex.join(command) for command in starter_commands(k8s, scan)]
 
 
 def env_vars(env: EnvPlan) -> list[client.V1EnvVar]:
@@ -162,30 +162,30 @@ def _job(
     )
 
 
-def scan_job(settings: Settings, scan: ScanRequest) -> client.V1Job:
+def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> client.V1Job:
     """The scan's Job: the scanner server plus one starter per requested cluster, sharing ``/common-space``."""
     server_command = ["python", "-m", "skymap_scanner.server", *scanner_command.scanner_server_argv(scan)]
     server = _container(
         "skyscan-server",
-        f"{settings.scanner_image}:{scan.docker_tag}",
+        f"{k8s.scanner_image}:{scan.docker_tag}",
         server_command,
-        scanner_server_env(settings, scan),
+        scanner_server_env(k8s, scanner, scan),
         SERVER_RESOURCES,
     )
     starters = [
-        _container(f"tms-starter-{i}", settings.starter_image, command, starter_env(settings, scan), CLIENT_RESOURCES)
-        for i, command in enumerate(starter_commands(settings, scan))
+        _container(f"tms-starter-{i}", k8s.starter_image, command, starter_env(k8s, scanner, scan), CLIENT_RESOURCES)
+        for i, command in enumerate(starter_commands(k8s, scan))
     ]
-    return _job(scan_job_name(scan.scan_id), scan.scan_id, "scanner", settings.k8s_namespace, [server, *starters], 0)
+    return _job(scan_job_name(scan.scan_id), scan.scan_id, "scanner", k8s.namespace, [server, *starters], 0)
 
 
 def stopper_job(
-    settings: Settings, scan_id: str, namespace: str, condor_clusters: Sequence[Mapping[str, Any]]
+    k8s: KubernetesSettings, scan_id: str, namespace: str, condor_clusters: Sequence[Mapping[str, Any]]
 ) -> client.V1Job:
     """The Job that runs ``scanner_client stop`` (condor_rm) once per recorded HTCondor cluster."""
-    env: EnvPlan = {"CONDOR_TOKEN": scanner_command.secret_reference(settings.condor_token_secret)}
+    env: EnvPlan = {"CONDOR_TOKEN": scanner_command.secret_reference(k8s.condor_token_secret)}
     stoppers = [
-        _container(f"tms-stopper-{i}", settings.starter_image, command, env, CLIENT_RESOURCES)
+        _container(f"tms-stopper-{i}", k8s.starter_image, command, env, CLIENT_RESOURCES)
         for i, command in enumerate(stopper_commands(condor_clusters))
     ]
     return _job(stopper_job_name(scan_id), scan_id, "stopper", namespace, stoppers, STOPPER_BACKOFF_LIMIT)

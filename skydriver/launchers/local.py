@@ -59,7 +59,7 @@ class LocalLauncher(Launcher):
         return server, starters
 
     def _env(self, scan: ScanRequest) -> dict[str, str]:
-        return scanner_env(scan, self.settings.progress_interval, self.settings.result_interval)
+        return scanner_env(scan, self.settings.scanner)
 
     def plan(self, scan: ScanRequest) -> LaunchPlan:
         server, starters = self._commands(scan)

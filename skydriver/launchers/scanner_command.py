@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..config import ScannerSettings
 from .base import ScanRequest
 
 COMMON_SPACE = "/common-space"
@@ -32,13 +33,13 @@ def scanner_server_args(scan: ScanRequest, common_space: str = COMMON_SPACE) -> 
     return shlex.join(["python", "-m", "skymap_scanner.server", *scanner_server_argv(scan, common_space)])
 
 
-def scanner_env(scan: ScanRequest, progress_interval: int, result_interval: int) -> dict[str, str]:
+def scanner_env(scan: ScanRequest, scanner: ScannerSettings) -> dict[str, str]:
     """Plain (non-secret) ``SKYSCAN_*`` / ``EWMS_*`` variables the scanner server and its workers read."""
     env = {
         "SKYSCAN_SKYDRIVER_ADDRESS": scan.skydriver_address,
         "SKYSCAN_SKYDRIVER_SCAN_ID": scan.scan_id,
-        "SKYSCAN_PROGRESS_INTERVAL_SEC": str(progress_interval),
-        "SKYSCAN_RESULT_INTERVAL_SEC": str(result_interval),
+        "SKYSCAN_PROGRESS_INTERVAL_SEC": str(scanner.progress_interval),
+        "SKYSCAN_RESULT_INTERVAL_SEC": str(scanner.result_interval),
     }
     if scan.max_reco_time:
         env["EWMS_PILOT_SUBPROC_TIMEOUT"] = str(scan.max_reco_time)

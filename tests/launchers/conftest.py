@@ -44,22 +44,22 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-def k8s_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in {
-        "SKYDRIVER_AUTH": "off",
-        "REST_HOST": "127.0.0.1",
-        "SKYDRIVER_LAUNCHER": "kubernetes",
-        "K8S_NAMESPACE": NAMESPACE,
-        "SKYSCAN_SERVER_IMAGE": "icecube/skymap_scanner",
-        "SKYSCAN_SINGULARITY_DIR": "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner",
-        "SKYDRIVER_STARTER_IMAGE": "ghcr.io/wipacrepo/skydriver:1.0.0",
-        "CONDOR_TOKEN_SECRET": "condor-creds/token",
-        "SKYSCAN_SKYDRIVER_AUTH_SECRET": "skydriver-creds/scanner-token",
-        "SKYSCAN_BROKER_AUTH_SECRET": "broker-creds/token",
-        "SKYSCAN_BROKER_ADDRESS": "broker.example.org/skyscan",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return Settings.from_env()
+def k8s_settings() -> Settings:
+    return Settings.from_env(
+        {
+            "SKYDRIVER_AUTH": "off",
+            "REST_HOST": "127.0.0.1",
+            "SKYDRIVER_LAUNCHER": "kubernetes",
+            "K8S_NAMESPACE": NAMESPACE,
+            "SKYSCAN_SERVER_IMAGE": "icecube/skymap_scanner",
+            "SKYSCAN_SINGULARITY_DIR": "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner",
+            "SKYDRIVER_STARTER_IMAGE": "ghcr.io/wipacrepo/skydriver:1.0.0",
+            "CONDOR_TOKEN_SECRET": "condor-creds/token",
+            "SKYSCAN_SKYDRIVER_AUTH_SECRET": "skydriver-creds/scanner-token",
+            "SKYSCAN_BROKER_AUTH_SECRET": "broker-creds/token",
+            "SKYSCAN_BROKER_ADDRESS": "broker.example.org/skyscan",
+        }
+    )
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def launcher_factory(k8s_settings: Settings) -> Iterator[Callable[..., Kubernete
 
     def make(url: str, namespace: str = NAMESPACE) -> KubernetesLauncher:
         api_clients.append(api_client_for(url))
-        settings = dataclasses.replace(k8s_settings, k8s_namespace=namespace)
+        settings = dataclasses.replace(k8s_settings, kubernetes=dataclasses.replace(k8s_settings.kubernetes, namespace=namespace))
         return KubernetesLauncher(settings, api_clients[-1])
 
     yield make

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-import skydriver.config
-from skydriver.config import Settings
+from skydriver.config import Settings, declarations
 
 MANIFESTS = Path(__file__).parents[2] / "resources" / "kubernetes"
 
@@ -21,46 +19,45 @@ def manifests() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def deployed_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+def deployed_settings() -> Settings:
     """Settings as the Deployment's environment produces them (secret values and field refs filled in)."""
     deployment = manifests()["Deployment"]
-    monkeypatch.delenv("MONGODB_URI", raising=False)
+    environ = {}
     for entry in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
         if "value" in entry:
-            monkeypatch.setenv(entry["name"], entry["value"])
+            environ[entry["name"]] = entry["value"]
         elif "fieldRef" in entry["valueFrom"]:
             assert entry["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-            monkeypatch.setenv(entry["name"], deployment["metadata"]["namespace"])
+            environ[entry["name"]] = deployment["metadata"]["namespace"]
         else:
-            monkeypatch.setenv(entry["name"], "a-secret-value")
-    return Settings.from_env()
+            environ[entry["name"]] = "a-secret-value"
+    return Settings.from_env(environ)
 
 
 def test_every_deployment_variable_is_a_setting() -> None:
-    source = inspect.getsource(skydriver.config)
+    declared = {field.alias for field in declarations()}
     container = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
 
-    unknown = [e["name"] for e in container["env"] if f'"{e["name"]}"' not in source and f"'{e['name']}'" not in source]
-    assert unknown == []
+    assert [e["name"] for e in container["env"] if e["name"] not in declared] == []
 
 
 def test_deployment_runs_the_kubernetes_launcher_in_its_namespace(deployed_settings: Settings) -> None:
     objects = manifests()
     assert deployed_settings.launcher == "kubernetes"
-    assert deployed_settings.k8s_namespace == objects["Deployment"]["metadata"]["namespace"]
+    assert deployed_settings.kubernetes.namespace == objects["Deployment"]["metadata"]["namespace"]
     assert deployed_settings.auth_enabled
     assert deployed_settings.mongodb_uri.startswith("mongodb://skydriver:a-secret-value@")
     image = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert deployed_settings.starter_image == image  # one image holds both skydriver and scanner_client
+    assert deployed_settings.kubernetes.starter_image == image  # one image holds both skydriver and scanner_client
 
 
 def test_scan_secrets_are_in_the_secret_template(deployed_settings: Settings) -> None:
     secret = manifests()["Secret"]
-    assert secret["metadata"]["namespace"] == deployed_settings.k8s_namespace  # scan pods resolve refs locally
+    assert secret["metadata"]["namespace"] == deployed_settings.kubernetes.namespace  # scan pods resolve refs locally
     for reference in (
-        deployed_settings.condor_token_secret,
-        deployed_settings.scanner_auth_secret,
-        deployed_settings.broker_auth_secret,
+        deployed_settings.kubernetes.condor_token_secret,
+        deployed_settings.kubernetes.scanner_auth_secret,
+        deployed_settings.kubernetes.broker_auth_secret,
     ):
         name, key = reference.split("/", 1)
         assert name == secret["metadata"]["name"]

@@ -17,11 +17,11 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 def test_job_is_named_and_labelled_by_scan_id(k8s_settings: Settings, make_scan: Callable[..., ScanRequest]) -> None:
     scan = make_scan()
-    job = kubernetes_objects.scan_job(k8s_settings, scan)
+    job = kubernetes_objects.scan_job(k8s_settings.kubernetes, k8s_settings.scanner, scan)
 
     assert job.metadata.name == f"skyscan-{scan.scan_id}" == kubernetes_objects.scan_job_name(scan.scan_id)
     assert DNS_LABEL.match(job.metadata.name)
-    assert job.metadata.namespace == k8s_settings.k8s_namespace
+    assert job.metadata.namespace == k8s_settings.kubernetes.namespace
     expected_labels = {
         "app.kubernetes.io/name": "skydriver",
         "skydriver/scan-id": scan.scan_id,
@@ -36,7 +36,7 @@ def test_job_is_named_and_labelled_by_scan_id(k8s_settings: Settings, make_scan:
 
 def test_a_cluster_named_twice_gets_two_starters(k8s_settings: Settings, make_scan: Callable[..., ScanRequest]) -> None:
     scan = make_scan()
-    containers = kubernetes_objects.scan_job(k8s_settings, scan).spec.template.spec.containers
+    containers = kubernetes_objects.scan_job(k8s_settings.kubernetes, k8s_settings.scanner, scan).spec.template.spec.containers
 
     names = [c.name for c in containers]
     assert names == ["skyscan-server", "tms-starter-0", "tms-starter-1", "tms-starter-2"]
@@ -51,7 +51,7 @@ def test_starters_use_the_cvmfs_image_of_the_scanner_tag(
     k8s_settings: Settings, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan(docker_tag="3.4.2")
-    for command in kubernetes_objects.starter_commands(k8s_settings, scan):
+    for command in kubernetes_objects.starter_commands(k8s_settings.kubernetes, scan):
         image = command[command.index("--singularity-image") + 1]
         assert image == "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner:3.4.2"
         assert command[command.index("--client-startup-json") + 1] == "/common-space/startup.json"
@@ -59,7 +59,7 @@ def test_starters_use_the_cvmfs_image_of_the_scanner_tag(
 
 
 def test_secrets_are_only_referenced(k8s_settings: Settings, make_scan: Callable[..., ScanRequest]) -> None:
-    containers = kubernetes_objects.scan_job(k8s_settings, make_scan()).spec.template.spec.containers
+    containers = kubernetes_objects.scan_job(k8s_settings.kubernetes, k8s_settings.scanner, make_scan()).spec.template.spec.containers
 
     for container in containers:
         secrets = {e.name: e for e in container.env if e.name in SECRET_VARIABLES}
@@ -75,8 +75,8 @@ def test_secrets_are_only_referenced(k8s_settings: Settings, make_scan: Callable
 
 
 def test_max_reco_time_reaches_the_environment(k8s_settings: Settings, make_scan: Callable[..., ScanRequest]) -> None:
-    with_timeout = kubernetes_objects.scanner_server_env(k8s_settings, make_scan(max_reco_time=1800))
-    without = kubernetes_objects.scanner_server_env(k8s_settings, make_scan(max_reco_time=None))
+    with_timeout = kubernetes_objects.scanner_server_env(k8s_settings.kubernetes, k8s_settings.scanner, make_scan(max_reco_time=1800))
+    without = kubernetes_objects.scanner_server_env(k8s_settings.kubernetes, k8s_settings.scanner, make_scan(max_reco_time=None))
 
     assert with_timeout["EWMS_PILOT_SUBPROC_TIMEOUT"] == "1800"
     assert "EWMS_PILOT_SUBPROC_TIMEOUT" not in without
@@ -87,7 +87,7 @@ def test_stopper_job_has_one_container_per_condor_cluster(k8s_settings: Settings
         {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wisc.edu", "cluster_id": 101, "jobs": 5},
         {"collector": "localhost", "schedd": "localhost", "cluster_id": 7, "jobs": 2},
     ]
-    job = kubernetes_objects.stopper_job(k8s_settings, "ab" * 16, "elsewhere", clusters)
+    job = kubernetes_objects.stopper_job(k8s_settings.kubernetes, "ab" * 16, "elsewhere", clusters)
 
     assert job.metadata.name == f"skyscan-stop-{'ab' * 16}"
     assert job.metadata.namespace == "elsewhere"

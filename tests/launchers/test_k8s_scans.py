@@ -91,7 +91,7 @@ async def api_server() -> AsyncIterator[ScanApiServer]:
 def k8s_scan_settings(mongo_uri: str, tmp_path: Path) -> Settings:
     """Real auth, a namespace of the test's own, and intervals short enough for a test of seconds."""
     return make_settings(
-        mongo_uri, tmp_path, launcher="kubernetes", k8s_namespace=f"scans-{uuid.uuid4().hex[:8]}",
+        mongo_uri, tmp_path, {"K8S_NAMESPACE": f"scans-{uuid.uuid4().hex[:8]}"}, launcher="kubernetes",
         rest_port=free_port(), launch_interval=0.0, launch_max_attempts=3, launch_retry_backoff=0.5,
         launch_timeout=5.0, wait_before_teardown=1.0, reconcile_interval=0.5,
     )  # fmt: skip
@@ -207,7 +207,7 @@ async def test_a_scan_is_launched_as_one_job_holding_what_the_manifest_says(
     assert list(jobs) == [f"skyscan-{scan_id}"]
     assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 1
     job = jobs[f"skyscan-{scan_id}"]
-    assert job["metadata"]["namespace"] == k8s_scan_settings.k8s_namespace
+    assert job["metadata"]["namespace"] == k8s_scan_settings.kubernetes.namespace
     server, *starters = job["spec"]["template"]["spec"]["containers"]
     assert server["image"] == f"icecube/skymap_scanner:{manifest['docker_tag']}"
     assert [c["args"][c["args"].index("--n-jobs") + 1] for c in starters] == ["1234", "56"]  # sub-2 twice: two starters
@@ -254,7 +254,7 @@ async def test_final_result_tears_the_scan_down_after_the_wait(
 async def test_refused_creates_are_retried_without_duplicating_the_job(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
 ) -> None:
-    api_server.refuse_creates[k8s_scan_settings.k8s_namespace] = 2
+    api_server.refuse_creates[k8s_scan_settings.kubernetes.namespace] = 2
     driver = await drivers.start(k8s_scan_settings)
     user = HttpClient(driver.address, token("user"))
     scan_id = await post_scan(driver, modern_event)
@@ -270,7 +270,7 @@ async def test_refused_creates_are_retried_without_duplicating_the_job(
 async def test_creates_refused_every_time_mark_the_scan_failed(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
 ) -> None:
-    api_server.refuse_creates[k8s_scan_settings.k8s_namespace] = 100
+    api_server.refuse_creates[k8s_scan_settings.kubernetes.namespace] = 100
     driver = await drivers.start(k8s_scan_settings)
     user = HttpClient(driver.address, token("user"))
     scan_id = await post_scan(driver, modern_event)
@@ -301,7 +301,7 @@ async def test_an_unreachable_api_server_marks_the_scan_failed(
 async def test_skydriver_killed_mid_launch_leaves_one_job(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
 ) -> None:
-    namespace = k8s_scan_settings.k8s_namespace
+    namespace = k8s_scan_settings.kubernetes.namespace
     answer_lost = api_server.lose_create_answer[namespace] = asyncio.Event()
     first = await drivers.start(k8s_scan_settings)
     user = HttpClient(first.address, token("user"))
@@ -351,7 +351,7 @@ async def test_a_job_deleted_behind_skydrivers_back_marks_the_scan_stopped(
     user, scan_id = await running_scan(driver, modern_event)
 
     batch = client.BatchV1Api(drivers.api_clients[-1])
-    await asyncio.to_thread(batch.delete_namespaced_job, f"skyscan-{scan_id}", k8s_scan_settings.k8s_namespace)
+    await asyncio.to_thread(batch.delete_namespaced_job, f"skyscan-{scan_id}", k8s_scan_settings.kubernetes.namespace)
 
     done = await wait_for(user, scan_id, lambda m: m["complete"])
     assert done["launch"]["status"] == "stopped"
