@@ -18,6 +18,7 @@ LOGGER = logging.getLogger(__name__)
 
 DOCKERHUB_TAGS_URL = "https://hub.docker.com/v2/repositories/icecube/skymap_scanner/tags?page_size=100"
 CACHE_SECONDS = 600.0
+RETRY_AFTER_SECONDS = 30  # what a client is told to wait when Docker Hub cannot be asked
 VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 
 
@@ -69,7 +70,8 @@ class DockerTagResolver:
             self._fetched_at = time.monotonic()
         except (requests.RequestException, ValueError) as exc:
             if not self._tags:
-                raise DockerTagSourceUnavailable(f"cannot list Skymap Scanner tags from Docker Hub: {exc}") from exc
+                message = f"cannot list Skymap Scanner tags from Docker Hub: {exc}"
+                raise DockerTagSourceUnavailable(message, retry_after=RETRY_AFTER_SECONDS) from exc
             LOGGER.warning("Docker Hub tag list unavailable, using the cached one: %s", exc)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import uuid
 from typing import Any
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from skydriver import errors
+from skydriver import docker_tags, errors
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
@@ -43,13 +44,16 @@ async def test_the_index_names_an_idempotency_key_clash(driver: SkyDriver) -> No
 async def test_service_unavailable_is_503_with_retry_after(
     driver: SkyDriver, user: HttpClient, modern_event: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(requested: str) -> str:
-        raise errors.DatabaseUnavailable("the database is unreachable", retry_after=7)
-
-    monkeypatch.setattr(driver.service.tags, "resolve", down)
+    """Docker Hub unreachable (a closed local port stands in for it): the client is told to come back, not blamed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    monkeypatch.setattr(docker_tags, "DOCKERHUB_TAGS_URL", f"http://127.0.0.1:{closed_port}/tags")
+    driver.service.tags = docker_tags.DockerTagResolver("dockerhub")
     response = await user.post("/scan", scan_body(modern_event))
-    assert response.status == 503 and response.json() == {"code": 503, "error": "the database is unreachable"}
-    assert response.headers["Retry-After"] == "7"
+    assert response.status == 503 and "cannot list Skymap Scanner tags from Docker Hub" in response.json()["error"]
+    assert response.headers["Retry-After"] == str(docker_tags.RETRY_AFTER_SECONDS)
+    assert await driver.database.manifests.collection.count_documents({}) == 0
 
 
 async def test_a_bug_is_a_logged_500_without_details(

@@ -52,7 +52,8 @@ class Operation:
 
 
 def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a handler method; it is then called as ``method(self, *scan_ids, parsed_arguments_or_body)``."""
+    """Declare a handler method (``declared``: the other ``Operation`` fields); the method is then called as
+    ``method(self, *scan_ids, parsed_arguments_or_body)``, after the roles are checked."""
     op = Operation(summary, roles, **declared)
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,9 +8,18 @@ from .. import json_codec
 from ..auth import SYSTEM, USER
 from ..errors import ArgumentError
 from ..models import (
-    FindScansArgs, IncludeDeletedArgs, Manifest, ManifestGetArgs, NoArgs, Result, ResultSummary, ScanCreate, ScanIds,
-    ScanWhole, SkymapArgs,
-)  # fmt: skip
+    FindScansArgs,
+    IncludeDeletedArgs,
+    Manifest,
+    ManifestGetArgs,
+    NoArgs,
+    Result,
+    ResultSummary,
+    ScanCreate,
+    ScanIds,
+    ScanWhole,
+    SkymapArgs,
+)
 from .base import BaseHandler, Header, operation
 
 IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return the scan the first one created")
