@@ -3,12 +3,13 @@
 The declarations are pydantic dataclass fields: the field's alias is the environment variable, its description the
 help text (the README's settings table is generated from them: ``make docs``), its type and constraints the
 validation. Chosen over pydantic-settings (a further dependency, built to read the process environment itself) and
-wipac_dev_tools' ``from_environment_as_dataclass`` (reads the process environment, no help text or bounds): pydantic
-is already what validates every request, it reads a plain mapping (``Settings.from_env(environ)``: tests never touch
-``os.environ``), and as a dataclass the settings keep ``dataclasses.replace``, which validates again.
+wipac_dev_tools' ``from_environment_as_dataclass`` (reads the process environment into fields named as the
+variables, with no place for help text or bounds): pydantic is already what validates every request, it reads a plain
+mapping (``Settings.from_env(environ)``: tests never touch ``os.environ``), and as a dataclass the settings keep
+``dataclasses.replace``, which validates again.
 
-Settings only one launcher reads are grouped (``settings.kubernetes``), so the Kubernetes object builders are handed
-what they use and nothing else.
+Settings only the Kubernetes launcher reads are grouped (``settings.kubernetes``), as are those every launcher passes
+to the scanner (``settings.scanner``), so the Kubernetes object builders are handed what they use and nothing else.
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ class ClusterAddress(TypedDict):
     schedd: str
 
 
-Choice = Annotated[str, BeforeValidator(_lowercase)]
 SecretReference = Annotated[str, AfterValidator(_secret_reference)]
 Seconds = Annotated[float, Field(ge=0.0)]
 
@@ -113,6 +113,8 @@ class KubernetesSettings:
 
 @dataclass(frozen=True, config=FROM_ENVIRONMENT)
 class Settings:
+    """Everything SkyDriver reads from its environment, read once at start."""
+
     # --- REST server
     rest_host: str = setting("REST_HOST", "127.0.0.1", "address to bind")
     rest_port: int = setting("REST_PORT", 8080, "port to bind (`0`: any free port)", ge=0, le=65535)
@@ -157,7 +159,7 @@ class Settings:
         'JSON `{"name": {"collector": …, "schedd": …}}`; `sub-2` = `glidein-cm.icecube.wisc.edu` / `sub-2.icecube.wisc.edu`',
         shown_default="`sub-2` and `local`",
     )  # fmt: skip
-    docker_tags_source: Literal["list", "dockerhub"] = setting(
+    docker_tags_source: Annotated[Literal["list", "dockerhub"], BeforeValidator(_lowercase)] = setting(
         "SKYSCAN_DOCKER_TAGS_SOURCE", "list",
         "where docker tags are resolved: `list` (below) or `dockerhub` (icecube/skymap_scanner, cached 10 min)",
     )  # fmt: skip
