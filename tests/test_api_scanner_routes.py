@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from skyreader import SkyScanResult
 
+from skydriver.models import ResultSummary
 from skydriver.server import SkyDriver
 from tests.conftest import RESULTS, scan_body
 from tests.http_client import HttpClient
@@ -171,7 +172,10 @@ async def test_summary_and_skymap_png(user: HttpClient, system: HttpClient, scan
     assert (await user.get(f"/scan/{scan_id}/result/summary")).status == 404
     _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
     await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
-    summary = (await user.get(f"/scan/{scan_id}/result/summary")).json()
+    response = await user.get(f"/scan/{scan_id}/result/summary")
+    assert response.headers["Content-Type"] == "application/json"
+    summary = response.json()
+    ResultSummary.model_validate(summary)  # the response model the route declares (and schemas/ documents)
     assert summary["pixel_counts"] == {"nside-8": 768, "nside-64": 896, "nside-512": 1926}
     assert -90 <= summary["best_fit"]["dec_deg"] <= 90
     for zoom in ("false", "true"):
