@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote_plus
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
@@ -72,6 +72,7 @@ class ClusterAddress(TypedDict):
 
 
 SecretReference = Annotated[str, AfterValidator(_secret_reference)]
+Secret = Annotated[str, StringConstraints(strip_whitespace=False)]  # taken exactly as given
 Seconds = Annotated[float, Field(ge=0.0)]
 
 
@@ -136,7 +137,7 @@ class Settings:
     mongodb_host: str = setting("MONGODB_HOST", "", "the production database piece by piece, when `MONGODB_URI` is unset")
     mongodb_port: int = setting("MONGODB_PORT", 27017, "with `MONGODB_HOST`", ge=1, le=65535)
     mongodb_user: str = setting("MONGODB_USER", "", "with `MONGODB_HOST`")
-    mongodb_password: str = setting("MONGODB_PASSWORD", "", "with `MONGODB_USER`", repr=False)
+    mongodb_password: Secret = setting("MONGODB_PASSWORD", "", "with `MONGODB_USER`", repr=False)
     mongodb_database: str = setting("MONGODB_DATABASE", "skydriver", "database name")
     event_cache_mb: int = setting(
         "SKYDRIVER_EVENT_CACHE_MB", 96,
@@ -147,7 +148,7 @@ class Settings:
     auth_enabled: bool = setting("SKYDRIVER_AUTH", True, "`off` disables auth; refused unless `REST_HOST` is a loopback address")
     auth_openid_url: str = setting("AUTH_OPENID_URL", "", "OpenID Connect provider (production)")
     auth_audience: str = setting("AUTH_AUDIENCE", "", "expected token audience (with `AUTH_OPENID_URL`)")
-    auth_secret: str = setting("AUTH_SECRET", "", "HS512 symmetric secret (development, tests)", repr=False)
+    auth_secret: Secret = setting("AUTH_SECRET", "", "HS512 symmetric secret (development, tests)", repr=False)
     user_groups_regex: str = setting(
         "AUTH_USER_GROUPS", "/institutions/IceCube.*",
         "token `groups` pattern that grants role `user`; role `system` is `skydriver_role=system`",

@@ -77,6 +77,10 @@ def test_bad_values_name_the_variable(environ: dict[str, str], message: str) -> 
     assert message in str(raised.value)
 
 
+def test_secrets_are_taken_exactly_as_given() -> None:
+    assert Settings.from_env({"AUTH_SECRET": " padded secret\n"}).auth_secret == " padded secret\n"
+
+
 def test_secrets_are_neither_echoed_nor_shown() -> None:
     settings = Settings.from_env({"AUTH_SECRET": "s3cret", "MONGODB_HOST": "db", "MONGODB_USER": "u", "MONGODB_PASSWORD": "pw"})
     assert "s3cret" not in repr(settings) and "pw" not in repr(settings)
