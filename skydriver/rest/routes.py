@@ -10,6 +10,7 @@ import dataclasses
 import re
 from typing import Any
 
+from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
@@ -61,4 +62,6 @@ class UnknownRouteHandler(BaseHandler):
 def add_routes(server: Any, handler_args: dict[str, Any]) -> None:
     for route in ROUTES:
         server.add_route(route.pattern, route.handler, handler_args)
+    for pattern, handler, args in dashboard_routes():  # static pages: no API arguments, no auth
+        server.add_route(pattern, handler, args)
     server.app_args.update(default_handler_class=UnknownRouteHandler, default_handler_args=handler_args)

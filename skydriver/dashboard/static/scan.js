@@ -1,0 +1,106 @@
+// One scan: its state and progress live from the progress stream, its sky map and numbers when a result arrives.
+import { element, followEvents, getBlobUrl, getJson, showMessage } from "./api.js";
+
+const scanId = new URLSearchParams(location.search).get("id") ?? "";
+document.getElementById("scan-id").textContent = scanId;
+document.title = `SkyDriver scan ${scanId}`;
+
+const rate = { first: null, last: null };
+
+function stateName(snapshot) {
+  if (snapshot.scan_state) return snapshot.scan_state;
+  if (snapshot.is_deleted) return "deleted";
+  if (snapshot.result?.is_final) return "final result";
+  if (snapshot.launch_status === "launched" && snapshot.pixels_done) return snapshot.scanner_finished ? "finished" : "scanning";
+  return snapshot.launch_status;
+}
+
+function showProgress(snapshot) {
+  const done = snapshot.pixels_done, total = snapshot.pixels_predicted;
+  const now = Date.now() / 1000;
+  if (done && !rate.first) rate.first = { t: now, done };
+  rate.last = { t: now, done };
+  const perSecond = rate.first && rate.last.t > rate.first.t ? (rate.last.done - rate.first.done) / (rate.last.t - rate.first.t) : 0;
+  const fraction = total ? Math.min(1, done / total) : 0;
+  document.getElementById("bar-fill").style.width = `${(100 * fraction).toFixed(1)}%`;
+  const parts = [`${done}${total ? ` of ~${total}` : ""} pixels`];
+  if (perSecond > 0) parts.push(`${perSecond.toFixed(1)} pixels/s`);
+  if (perSecond > 0 && total && done < total) parts.push(`ETA ${Math.ceil((total - done) / perSecond)} s`);
+  document.getElementById("progress-text").textContent = parts.join(" · ");
+}
+
+function showState(snapshot) {
+  const name = stateName(snapshot);
+  const state = document.getElementById("state");
+  state.textContent = name;
+  state.className = `state ${name.split("__")[0]} ${snapshot.result?.is_final ? "done" : ""} ${snapshot.launch_status === "failed" ? "failed" : ""}`;
+  document.getElementById("reason").textContent = snapshot.reason ?? "";
+  const failure = snapshot.failure ?? null;
+  const box = document.getElementById("failure");
+  box.hidden = !failure;
+  if (failure) box.textContent = `${failure.source} ${failure.code ?? ""}: ${failure.message ?? ""}\n${failure.log_tail ?? ""}`;
+  document.getElementById("cancel").disabled = snapshot.complete || snapshot.is_deleted;
+}
+
+async function showResult() {
+  const summary = await getJson(`/scan/${scanId}/result/summary`);
+  const rows = [
+    ["best fit", `RA ${summary.best_fit.ra_deg.toFixed(2)}°, Dec ${summary.best_fit.dec_deg.toFixed(2)}° (nside ${summary.best_fit.nside})`],
+    ["50% / 90% area", `${summary.contour_areas_deg2["50%"].toFixed(2)} / ${summary.contour_areas_deg2["90%"].toFixed(2)} deg²`],
+    ["pixels per nside", Object.entries(summary.pixel_counts).map(([k, v]) => `${k}: ${v}`).join(", ")],
+  ];
+  const body = document.querySelector("#summary tbody");
+  body.replaceChildren(...rows.map(([k, v]) => { const tr = element("tr"); tr.append(element("th", k), element("td", v)); return tr; }));
+  document.getElementById("summary").hidden = false;
+  const image = document.getElementById("skymap");
+  const previous = image.src;
+  image.src = await getBlobUrl(`/scan/${scanId}/skymap.png?zoom=true`);
+  if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
+  document.getElementById("skymap-figure").hidden = false;
+  document.getElementById("no-result").hidden = true;
+}
+
+async function showLaunch() {
+  const manifest = await getJson(`/scan/manifest/${scanId}?include_event=false&include_deleted=true`);
+  const clusters = manifest.condor_clusters.map((c) => `${c.schedd} #${c.cluster_id} (${c.jobs} jobs)`).join(", ");
+  const rows = [
+    ["scanner image tag", manifest.docker_tag],
+    ["launcher", `${manifest.launch.launcher}, ${manifest.launch.attempts} attempt(s)`],
+    ["scanner server", manifest.scanner_server_args],
+    ["HTCondor clusters", clusters || "none reported yet"],
+    ["event", manifest.event_metadata ? `run ${manifest.event_metadata.run_id}, event ${manifest.event_metadata.event_id} (${manifest.event_metadata.event_type})` : "not reported yet"],
+  ];
+  document.querySelector("#launch tbody").replaceChildren(...rows.map(([k, v]) => {
+    const tr = element("tr");
+    tr.append(element("th", k), element("td", v, "mono"));
+    return tr;
+  }));
+}
+
+document.getElementById("cancel").addEventListener("click", async () => {
+  if (!confirm(`Cancel scan ${scanId}? Its processes are stopped and it is marked deleted.`)) return;
+  try {
+    await getJson(`/scan/manifest/${scanId}`, "DELETE");
+    showMessage("cancelled: the scan is being stopped");
+  } catch (error) { showMessage(`cancel refused: ${error.message}`); }
+});
+
+async function main() {
+  try {
+    await showLaunch();
+    let resultShown = null;
+    await followEvents(scanId, async (kind, snapshot) => {
+      showState(snapshot);
+      showProgress(snapshot);
+      if (kind === "state") await showLaunch();
+      if (snapshot.result && snapshot.result.updated !== resultShown) {
+        resultShown = snapshot.result.updated;
+        await showResult();
+      }
+    });
+  } catch (error) {
+    showMessage(error.message);
+  }
+}
+
+main();
