@@ -228,3 +228,9 @@ async def test_unreachable_api_server(
         await unreachable.stop(LaunchedScan(scan.scan_id, {}, CONDOR_CLUSTERS))
     assert stop_error.value.retryable is True
     assert await unreachable.poll(LaunchedScan(scan.scan_id, {}, [])) == ScanState.UNKNOWN
+
+
+def test_the_launcher_says_which_clusters_and_algorithms_it_runs(launcher: KubernetesLauncher) -> None:
+    registry = {"local": {"collector": "localhost", "schedd": "localhost"}, "sub-2": {"collector": "cm", "schedd": "s2"}}
+    assert launcher.usable_clusters(registry) == {"sub-2": {"collector": "cm", "schedd": "s2"}}  # pods cannot reach "local"
+    assert launcher.refusal_of_reco_algo("millipede_wilks") is None
