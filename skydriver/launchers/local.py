@@ -174,8 +174,10 @@ class LocalLauncher(Launcher):
 
     async def stop(self, scan: LaunchedScan) -> None:
         processes = self._state(scan.scan_id, scan.state)["processes"]
-        await asyncio.to_thread(self._stop_clusters, scan)
-        await asyncio.to_thread(self._kill, processes)
+        try:
+            await asyncio.to_thread(self._stop_clusters, scan)
+        finally:  # a failed `scanner_client stop` is retried by teardown; the processes go now regardless
+            await asyncio.to_thread(self._kill, processes)
 
     def _stop_clusters(self, scan: LaunchedScan) -> None:
         """``scanner_client stop`` for each reported cluster: what removes the workers, as on HTCondor."""
