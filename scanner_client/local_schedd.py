@@ -84,7 +84,7 @@ class LocalSchedd:
     def _start_job(
         argv: list[str], cwd: Path, description: htcondor2.Submit, cluster_id: int, proc_id: int
     ) -> subprocess.Popen[bytes]:
-        def output(key: str) -> int | None:
+        def output(key: str) -> int:  # a file descriptor, or DEVNULL
             if not (path := description.get(key)):
                 return subprocess.DEVNULL
             path = path.replace("$(ClusterId)", str(cluster_id)).replace("$(ProcId)", str(proc_id))
@@ -95,7 +95,7 @@ class LocalSchedd:
             return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
         finally:
             for fd in (stdout, stderr):
-                if fd not in (None, subprocess.DEVNULL):
+                if fd != subprocess.DEVNULL:
                     os.close(fd)
 
     def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
