@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run scan test bench schemas docs lock clean
+.PHONY: run scan test test-fast bench schemas docs lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ scan: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest -q
+
+# everything but the end-to-end tests with real processes or a browser (marked slow)
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(INSTALLED)
 	$(PY) benchmarks/run.py

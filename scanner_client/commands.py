@@ -6,7 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .reporter import CondorCluster, ManifestReporter, ReportError, condor_cluster_body
+from .reporter import CondorCluster, condor_cluster_body
+from .scan_routes import ScanRoutesClient, SkyDriverCallError
 from .schedd import ScheddClient
 from .startup_file import wait_for_startup_file
 from .submit_description import ClientJobSpec, build_submit, needs_spool
@@ -32,7 +33,7 @@ def start(
     spec: ClientJobSpec,
     *,
     connect: Connect,
-    reporter: ManifestReporter,
+    skydriver: ScanRoutesClient,
     startup_timeout: float,
     report_interval: float,
     stop_event: threading.Event,
@@ -49,12 +50,12 @@ def start(
     client = connect(collector, schedd)
     cluster = CondorCluster(collector, schedd, client.submit(description, n_jobs, needs_spool(spec)), n_jobs)
     try:
-        reporter.patch(condor_cluster_body(cluster))
-    except ReportError:
+        skydriver.patch_manifest(condor_cluster_body(cluster))
+    except SkyDriverCallError:
         client.remove(cluster_constraint(cluster.cluster_id), UNREPORTED_REASON)
         raise
-    LOGGER.info("reported cluster %s to %s", cluster, reporter.url)
-    return watch_cluster(client, cluster, reporter, report_interval, stop_event)
+    LOGGER.info("reported cluster %s to %s", cluster, skydriver.address)
+    return watch_cluster(client, cluster, skydriver, report_interval, stop_event)
 
 
 def stop(collector: str, schedd: str, cluster_id: int, *, connect: Connect) -> int:

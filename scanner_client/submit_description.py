@@ -22,7 +22,7 @@ EXECUTABLE = "/usr/bin/env"
 class ClientJobSpec:
     """What every client job of one cluster gets."""
 
-    singularity_image: str
+    singularity_image: str | None  # None only for local processes (LocalSchedd), which run no image
     memory: str  # e.g. "8GB"
     startup_json: Path  # written by the scanner server; shipped to each job
     logs_directory: Path | None = None  # keep output/error/log (spooled) only when given
@@ -54,7 +54,6 @@ def build_submit(spec: ClientJobSpec) -> htcondor2.Submit:
         "executable": EXECUTABLE,
         "arguments": condor_arguments(client_argv(spec.startup_json)),
         "transfer_executable": "false",
-        "+SingularityImage": f'"{spec.singularity_image}"',
         "requirements": REQUIREMENTS,
         "request_cpus": "1",
         "request_memory": str(request_memory_mb(spec.memory)),
@@ -63,6 +62,8 @@ def build_submit(spec: ClientJobSpec) -> htcondor2.Submit:
         "when_to_transfer_output": "ON_EXIT",
         "transfer_input_files": str(spec.startup_json),
     }
+    if spec.singularity_image is not None:
+        description["+SingularityImage"] = f'"{spec.singularity_image}"'
     if spec.logs_directory is not None:
         logs = spec.logs_directory
         description |= {

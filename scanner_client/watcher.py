@@ -6,7 +6,8 @@ import logging
 import threading
 
 from .job_states import count_states, is_finished
-from .reporter import CondorCluster, ManifestReporter, ReportError, condor_cluster_body
+from .reporter import CondorCluster, condor_cluster_body
+from .scan_routes import ScanRoutesClient, SkyDriverCallError
 from .schedd import ScheddClient, ScheddError
 
 LOGGER = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ LOGGER = logging.getLogger(__name__)
 def watch_cluster(
     schedd: ScheddClient,
     cluster: CondorCluster,
-    reporter: ManifestReporter,
+    skydriver: ScanRoutesClient,
     interval: float,
     stop: threading.Event,
 ) -> dict[str, int] | None:
@@ -33,8 +34,8 @@ def watch_cluster(
         else:
             LOGGER.info("cluster %s: %s", cluster.cluster_id, counts)
             try:
-                reporter.patch(condor_cluster_body(cluster, counts))
-            except ReportError as e:
+                skydriver.patch_manifest(condor_cluster_body(cluster, counts))
+            except SkyDriverCallError as e:
                 LOGGER.warning("could not report cluster %s's job states: %s", cluster.cluster_id, e)
             if is_finished(counts):
                 LOGGER.info("cluster %s is finished", cluster.cluster_id)

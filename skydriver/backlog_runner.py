@@ -67,7 +67,7 @@ class BacklogRunner:
         )
         self._last_launch = time.monotonic()
         try:
-            state = await asyncio.wait_for(self.launcher.start(scan, plan), self.settings.launch_timeout)
+            state = await asyncio.wait_for(self.launcher.start(scan), self.settings.launch_timeout)
         except Exception as exc:  # a launch failure of any kind is recorded, never lost
             await self._failed(scan_id, entry["attempts"], exc)
             return True

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
-MAX_NSIDE = 8192
-MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+from scanner_client.memory_size import request_memory_mb
+from scanner_client.nsides import progression_from_json
+
 REAL_EVENT_WORDS = {"real", "real_event"}
 SIMULATED_EVENT_WORDS = {"sim", "simulated", "simulated_event"}
 SCAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -69,17 +70,7 @@ class ScanCreate(_Body):
     @field_validator("nsides")
     @classmethod
     def _nsides_progression(cls, value: dict[str, int]) -> dict[str, int]:
-        if not value:
-            raise ValueError("at least one nside is required")
-        previous = 0
-        for key, extension in value.items():
-            if not key.isdigit() or (nside := int(key)) < 1 or nside & (nside - 1) or nside > MAX_NSIDE:
-                raise ValueError(f"nside {key!r} must be a power of two between 1 and {MAX_NSIDE}")
-            if nside <= previous:
-                raise ValueError(f"nsides must be ascending: {key} comes after {previous}")
-            if extension < 0:
-                raise ValueError(f"nside {key}: the pixel extension must be >= 0, got {extension}")
-            previous = nside
+        progression_from_json(value)  # the scanner server's own rule (scanner_client/nsides.py)
         return value
 
     @field_validator("real_or_simulated_event")
@@ -92,16 +83,14 @@ class ScanCreate(_Body):
     @field_validator("memory")
     @classmethod
     def _memory_size(cls, value: str) -> str:
-        match = MEMORY_PATTERN.match(value)
-        if not match or float(match.group(1)) <= 0:
-            raise ValueError(f"{value!r} is not a positive memory size such as 8GB, 512MB, 2GiB")
+        request_memory_mb(value)  # scanner_client's own rule (scanner_client/memory_size.py)
         return value.strip()
 
     def cluster_pairs(self) -> list[tuple[str, int]]:
         return list(self.cluster.items()) if isinstance(self.cluster, dict) else [(p[0], p[1]) for p in self.cluster]
 
     def nsides_ints(self) -> dict[int, int]:
-        return {int(k): v for k, v in self.nsides.items()}
+        return progression_from_json(self.nsides)
 
     def is_real_event(self) -> bool:
         return self.real_or_simulated_event.lower() in REAL_EVENT_WORDS

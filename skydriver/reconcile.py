@@ -13,7 +13,7 @@ import logging
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .launchers import Launcher, ScanState
+from .launchers import LaunchedScan, Launcher, ScanState
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, in
         if launch["launcher"] != launcher.name or launch["status"] != "launched":
             continue
         scan_id = doc["scan_id"]
-        state = await launcher.poll(scan_id, launch.get("state") or {})
+        state = await launcher.poll(LaunchedScan.from_manifest(doc))
         seen[state.value] = seen.get(state.value, 0) + 1
         if state is ScanState.GONE:
             # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job

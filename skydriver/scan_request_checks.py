@@ -1,37 +1,29 @@
-"""Checks of POST /scan arguments that depend on configuration: known clusters, docker tags, runnable algorithms."""
+"""Checks of POST /scan arguments that depend on configuration: known clusters, runnable algorithms.
+
+What a launcher can run is the launcher's own answer (``usable_clusters``, ``refusal_of_reco_algo``); with
+launching paused (no launcher), every registered cluster and algorithm is accepted.
+"""
 
 from __future__ import annotations
 
 from .config import Settings
 from .errors import ArgumentError
-from .launchers.base import WorkerCluster
+from .launchers.base import Launcher, WorkerCluster
 from .models import ScanCreate
 
-LOCAL_CLUSTER = "local"
-LOCAL_RECO_ALGOS = ("dummy",)
 
-
-def resolve_clusters(args: ScanCreate, settings: Settings) -> tuple[WorkerCluster, ...]:
-    """Cluster names -> collector/schedd through the registry; which names are allowed depends on the launcher."""
-    known = sorted(settings.clusters)
-    if settings.launcher == "local":
-        known = [LOCAL_CLUSTER]
-    elif settings.launcher == "kubernetes":
-        known = [n for n in known if n != LOCAL_CLUSTER]
+def resolve_clusters(args: ScanCreate, settings: Settings, launcher: Launcher | None) -> tuple[WorkerCluster, ...]:
+    """Cluster names -> collector/schedd, out of the registry's clusters the launcher can use."""
+    usable = launcher.usable_clusters(settings.clusters) if launcher is not None else settings.clusters
     clusters = []
     for name, count in args.cluster_pairs():
-        if name not in known:
-            raise ArgumentError("cluster", f"unknown cluster {name!r}; known clusters: {', '.join(known)}")
-        entry = settings.clusters.get(name, {"collector": "localhost", "schedd": "localhost"})
-        clusters.append(WorkerCluster(name, entry["collector"], entry["schedd"], count))
+        if name not in usable:
+            raise ArgumentError("cluster", f"unknown cluster {name!r}; known clusters: {', '.join(sorted(usable))}")
+        clusters.append(WorkerCluster(name, usable[name]["collector"], usable[name]["schedd"], count))
     return tuple(clusters)
 
 
-def check_reco_algo(args: ScanCreate, settings: Settings) -> None:
-    """The local launcher runs the reference scanner, whose stand-in reco must never carry a real algorithm's name."""
-    if settings.launcher == "local" and args.reco_algo not in LOCAL_RECO_ALGOS:
-        raise ArgumentError(
-            "reco_algo",
-            f"{args.reco_algo!r} needs the production Skymap Scanner (SKYDRIVER_LAUNCHER=kubernetes); the local "
-            f"reference scanner runs only: {', '.join(LOCAL_RECO_ALGOS)}",
-        )
+def check_reco_algo(args: ScanCreate, launcher: Launcher | None) -> None:
+    """Refuse an algorithm the launcher cannot run (the local reference scanner runs only its stand-in)."""
+    if launcher is not None and (refusal := launcher.refusal_of_reco_algo(args.reco_algo)):
+        raise ArgumentError("reco_algo", refusal)

@@ -103,8 +103,8 @@ class ScanService:
         request_hash = hashlib.sha256(body).hexdigest()
         if idempotency_key and (earlier := await self._earlier_request(idempotency_key, request_hash)):
             return earlier
-        clusters = resolve_clusters(args, self.settings)
-        check_reco_algo(args, self.settings)
+        clusters = resolve_clusters(args, self.settings, self.launcher)
+        check_reco_algo(args, self.launcher)
         event_info = readable_event(event, args.is_real_event())
         docker_tag = await self.tags.resolve(args.docker_tag)
         scan_id = uuid.uuid4().hex

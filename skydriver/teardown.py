@@ -14,7 +14,7 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .launchers import Launcher
+from .launchers import LaunchedScan, Launcher
 from .loop import run_steps
 
 LOGGER = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class TeardownLoop:
                 await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
             try:
                 await asyncio.wait_for(
-                    self.launcher.stop(scan_id, launch.get("state") or {}, doc.get("condor_clusters") or []),
+                    self.launcher.stop(LaunchedScan.from_manifest(doc)),
                     self.settings.launch_timeout,
                 )
             except Exception as exc:

@@ -21,7 +21,7 @@ from tests.http_client import HttpClient
         ({"cluster": {}}, "cluster", "at least one cluster"),
         ({"nsides": {"8": 0, "60": 12}}, "nsides", "power of two"),
         ({"nsides": {"64": 0, "8": 12}}, "nsides", "ascending"),
-        ({"nsides": {"8": -1}}, "nsides", ">= 0"),
+        ({"nsides": {"8": -1}}, "nsides", "pixel extension must be 0"),
         ({"nsides": {"8": 1.5}}, "nsides", "valid integer"),
         ({"real_or_simulated_event": "maybe"}, "real_or_simulated_event", "must be one of"),
         ({"memory": "lots"}, "memory", "not a positive memory size"),

@@ -48,11 +48,13 @@ async def local_driver(local_settings: Settings) -> Any:
 
 
 def scan_processes(data_dir: Path, scan_id: str) -> list[psutil.Process]:
-    """Every live process working for this scan (server, starter, workers), found by their command lines."""
+    """Every live process working for this scan (server, starters, workers), found by their command lines or
+    working directory (a worker runs in the directory of its startup file, as an HTCondor job in its scratch)."""
+    scan_dir = str(data_dir / "scans" / scan_id)
     found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(data_dir / "scans" / scan_id) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+    for proc in psutil.process_iter(["cmdline", "cwd", "status"]):
+        mentions = scan_dir in " ".join(proc.info["cmdline"] or []) or (proc.info["cwd"] or "").startswith(scan_dir)
+        if mentions and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc)
     return found
 
@@ -86,7 +88,8 @@ async def test_a_real_event_is_scanned_end_to_end(local_driver: SkyDriver, local
     assert running["launch"]["status"] == "launched"
     assert "skydriver.reference_scanner.server --reco-algo dummy" in running["scanner_server_args"]
     assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token minted for this scan at launch"}
-    assert running["condor_clusters"][0]["jobs"] == 2
+    assert running["condor_clusters"][0] | {"states": None} == {"collector": "localhost", "schedd": "localhost", "cluster_id": 1, "jobs": 2, "states": None}
+    assert [" -m scanner_client " in args and " --local-jobs " in args and " start " in args for args in running["tms_args"]] == [True]
 
     done = await wait_for(user, scan_id, lambda m: m["complete"])
     assert done["launch"] == {"launcher": "local", "status": "stopped", "reason": "finished", "attempts": 1}
@@ -114,12 +117,15 @@ async def test_delete_mid_scan_stops_every_process(local_driver: SkyDriver, loca
     body = scan_body(modern_event, cluster=[["local", 1], ["local", 1]], reco_algo="dummy", nsides={"8": 0, "64": 40})
     scan_id = (await user.post("/scan", body)).json()["scan_id"]
     await wait_for(user, scan_id, lambda m: len(m["condor_clusters"]) == 2)
-    assert len(scan_processes(local_settings.data_dir, scan_id)) >= 5  # server, 2 starters, 2 workers
+    assert len(scan_processes(local_settings.data_dir, scan_id)) >= 5  # server, 2 scanner_client starters, 2 workers
     deleted = await user.delete(f"/scan/manifest/{scan_id}")
     assert deleted.status == 200 and deleted.json()["is_deleted"] is True
     done = await wait_for(user, scan_id, lambda m: m["complete"])
     assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "deleted"
     assert scan_processes(local_settings.data_dir, scan_id) == []
+    # teardown ran `scanner_client stop` for each reported cluster, and each found its worker running
+    stopper_log = (local_settings.data_dir / "scans" / scan_id / "logs" / "stopper.log").read_text()
+    assert "removed 1 jobs of local cluster 1" in stopper_log and "removed 1 jobs of local cluster 2" in stopper_log
     assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200  # idempotent, nothing harmful
 
 
@@ -172,7 +178,7 @@ async def test_a_killed_worker_does_not_stop_the_scan(local_driver: SkyDriver, l
     user = HttpClient(local_driver.address, token("user"))
     scan_id = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
     await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
-    workers = [p for p in scan_processes(local_settings.data_dir, scan_id) if "reference_scanner.client" in " ".join(p.cmdline())]
+    workers = [p for p in scan_processes(local_settings.data_dir, scan_id) if p.cmdline()[1:3] == ["-m", "skydriver.reference_scanner.client"]]
     assert len(workers) == 2
     workers[0].kill()
     done = await wait_for(user, scan_id, lambda m: m["complete"])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState, WorkerCluster
+from .base import LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState, WorkerCluster
 from .scanner_command import scanner_server_args
 
-__all__ = ["LaunchError", "LaunchPlan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster", "make_launcher", "plan_for"]
+__all__ = [
+    "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster",
+    "make_launcher", "plan_for",
+]  # fmt: skip
 
 
 def make_launcher(settings: Settings) -> Launcher | None:

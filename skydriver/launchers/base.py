@@ -9,11 +9,15 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import LaunchError
 
-__all__ = ["LaunchError", "LaunchPlan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster"]
+__all__ = ["LOCAL_CLUSTER", "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster"]
+
+# the cluster registry's name for this machine, whose workers only the local launcher starts
+LOCAL_CLUSTER = "local"
 
 
 class ScanState(enum.StrEnum):
@@ -53,6 +57,19 @@ class ScanRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class LaunchedScan:
+    """A launched scan as its manifest records it: what ``poll`` and ``stop`` work from."""
+
+    scan_id: str
+    state: dict[str, Any]  # what ``start`` returned
+    condor_clusters: list[dict[str, Any]]  # the HTCondor (or local) clusters its starters reported
+
+    @classmethod
+    def from_manifest(cls, doc: Mapping[str, Any]) -> LaunchedScan:
+        return cls(doc["scan_id"], doc["launch"].get("state") or {}, list(doc.get("condor_clusters") or []))
+
+
+@dataclasses.dataclass(frozen=True)
 class LaunchPlan:
     """The provenance recorded in the manifest: exactly what is (or will be) launched, secrets as references."""
 
@@ -67,20 +84,28 @@ class Launcher(abc.ABC):
     name: str
 
     @abc.abstractmethod
+    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+        """The clusters (name -> collector and schedd) this launcher can start workers on, out of the registry."""
+
+    def refusal_of_reco_algo(self, reco_algo: str) -> str | None:
+        """Why this launcher cannot run ``reco_algo``; None when it can (the production scanner runs every one)."""
+        return None
+
+    @abc.abstractmethod
     def plan(self, scan: ScanRequest) -> LaunchPlan:
         """What would be launched for this scan (pure; stored in the manifest)."""
 
     @abc.abstractmethod
-    async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
+    async def start(self, scan: ScanRequest) -> dict[str, Any]:
         """Launch the scan; return the JSON-able state ``poll``/``stop`` need. Already launched = success."""
 
     @abc.abstractmethod
-    async def poll(self, scan_id: str, state: dict[str, Any]) -> ScanState:
+    async def poll(self, scan: LaunchedScan) -> ScanState:
         """Is the scan still running? UNKNOWN when the engine cannot be reached."""
 
     @abc.abstractmethod
-    async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
-        """Remove everything the scan started (server, workers, HTCondor clusters). Safe to call twice."""
+    async def stop(self, scan: LaunchedScan) -> None:
+        """Remove everything the scan started (server, workers, their clusters). Safe to call twice."""
 
     async def close(self) -> None:  # noqa: B027 (optional hook: most launchers hold nothing to release)
         """Release clients and background tasks at shutdown."""

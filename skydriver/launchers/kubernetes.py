@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import urllib3
@@ -17,7 +17,7 @@ from kubernetes import client, config
 
 from ..config import Settings
 from . import kubernetes_objects, scanner_command
-from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ class KubernetesLauncher(Launcher):
         self._api_client = api_client or load_api_client()
         self._batch = client.BatchV1Api(self._api_client)
 
+    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+        """Every registered HTCondor cluster except ``local`` (this machine's processes are not in a pod's reach)."""
+        return {name: where for name, where in registry.items() if name != LOCAL_CLUSTER}
+
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
@@ -95,7 +99,7 @@ class KubernetesLauncher(Launcher):
         except TRANSPORT_ERRORS as exc:
             raise _launch_error(f"deleting Job {job_name}", exc) from exc
 
-    async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
+    async def start(self, scan: ScanRequest) -> dict[str, Any]:
         job = kubernetes_objects.scan_job(self._settings.kubernetes, self._settings.scanner, scan)
         await self._create_job(job)
         return {"namespace": job.metadata.namespace, "job_name": job.metadata.name}
@@ -106,8 +110,8 @@ class KubernetesLauncher(Launcher):
             state.get("job_name", kubernetes_objects.scan_job_name(scan_id)),
         )
 
-    async def poll(self, scan_id: str, state: dict[str, Any]) -> ScanState:
-        namespace, job_name = self._job_location(scan_id, state)
+    async def poll(self, scan: LaunchedScan) -> ScanState:
+        namespace, job_name = self._job_location(scan.scan_id, scan.state)
         try:
             job = await self._call(self._batch.read_namespaced_job, job_name, namespace)
         except client.ApiException as exc:
@@ -120,11 +124,12 @@ class KubernetesLauncher(Launcher):
             return ScanState.UNKNOWN
         return job_state(job)
 
-    async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
-        namespace, job_name = self._job_location(scan_id, state)
+    async def stop(self, scan: LaunchedScan) -> None:
+        namespace, job_name = self._job_location(scan.scan_id, scan.state)
         await self._delete_job(job_name, namespace)
-        if condor_clusters:
-            await self._create_job(kubernetes_objects.stopper_job(self._settings.kubernetes, scan_id, namespace, condor_clusters))
+        if scan.condor_clusters:
+            stopper = kubernetes_objects.stopper_job(self._settings.kubernetes, scan.scan_id, namespace, scan.condor_clusters)
+            await self._create_job(stopper)
 
     async def close(self) -> None:
         if self._owns_client:

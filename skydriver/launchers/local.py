@@ -1,9 +1,12 @@
 """The local launcher: a scan's scanner server and its worker starters as child processes of this machine.
 
 The embedded default: it runs the reference scanner (``skydriver.reference_scanner``) through the same launcher
-interface, manifest fields and teardown as Kubernetes. Each scan gets a directory under the data directory with its
-logs and a ``launch.json`` that records its processes (pid + start time, so a reused pid is never mistaken for
-ours); it is written before ``start`` returns, so a restarted SkyDriver finds, re-attaches and stops them.
+interface, manifest fields and teardown as Kubernetes. The starters are the production ``scanner_client start``
+with ``--local-jobs`` (its local schedd runs the reference scanner's workers as its child processes), and teardown
+runs ``scanner_client stop`` for every cluster they reported, as the Kubernetes stopper Job does. Each scan gets a
+directory under the data directory with its logs and a ``launch.json`` that records its processes (pid + start
+time, so a reused pid is never mistaken for ours); it is written before ``start`` returns, so a restarted
+SkyDriver finds, re-attaches and stops them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +28,16 @@ import psutil
 
 from ..auth import system_token
 from ..config import Settings
-from .base import Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
 from .scanner_command import scanner_env, scanner_server_argv
 
 LOGGER = logging.getLogger(__name__)
 
 SERVER_MODULE = "skydriver.reference_scanner.server"
-STARTER_MODULE = "skydriver.reference_scanner.starter"
+CLIENT_MODULE = "skydriver.reference_scanner.client"
+STARTER_MODULE = "scanner_client"
+# the reference scanner's stand-in reco must never carry a real algorithm's name
+RECO_ALGOS = ("dummy",)
 STOP_GRACE_SECONDS = 10.0
 REDACTED_TOKEN = {"redacted": "a SkyDriver system token minted for this scan at launch"}
 
@@ -46,17 +53,49 @@ class LocalLauncher(Launcher):
     def scan_dir(self, scan_id: str) -> Path:
         return self.scans_dir / scan_id
 
+    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+        """Only this machine: the registry's ``local`` entry (or localhost when the registry leaves it out)."""
+        return {LOCAL_CLUSTER: registry.get(LOCAL_CLUSTER, {"collector": "localhost", "schedd": "localhost"})}
+
+    def refusal_of_reco_algo(self, reco_algo: str) -> str | None:
+        if reco_algo in RECO_ALGOS:
+            return None
+        return (
+            f"{reco_algo!r} needs the production Skymap Scanner (SKYDRIVER_LAUNCHER=kubernetes); the local "
+            f"reference scanner runs only: {', '.join(RECO_ALGOS)}"
+        )
+
+    def _scanner_client(self, work: Path, collector: str, schedd: str) -> list[str]:
+        """``python -m scanner_client`` and its options that put the jobs on this machine."""
+        return [
+            sys.executable, "-m", STARTER_MODULE, "--collector", collector, "--schedd", schedd,
+            "--local-jobs", str(work / "jobs"), "--local-client-module", CLIENT_MODULE,
+        ]  # fmt: skip
+
     def _commands(self, scan: ScanRequest) -> tuple[list[str], list[list[str]]]:
         work = self.scan_dir(scan.scan_id)
         server = [sys.executable, "-m", SERVER_MODULE, *scanner_server_argv(scan, common_space=str(work))]
         starters = [
             [
-                sys.executable, "-m", STARTER_MODULE, "--n-workers", str(cluster.n_workers),
+                *self._scanner_client(work, cluster.collector, cluster.schedd),
+                "start", "--n-jobs", str(cluster.n_workers), "--memory", scan.memory,
                 "--client-startup-json", str(work / "startup.json"), "--logs-directory", str(work / "logs"),
+                "--report-interval", str(self.settings.scanner.progress_interval),
             ]  # fmt: skip
             for cluster in scan.clusters
         ]
         return server, starters
+
+    def stopper_commands(self, scan: LaunchedScan) -> list[list[str]]:
+        """One ``scanner_client ... stop`` per cluster the starters reported."""
+        work = self.scan_dir(scan.scan_id)
+        return [
+            [
+                *self._scanner_client(work, str(cluster["collector"]), str(cluster["schedd"])),
+                "stop", "--cluster-id", str(cluster["cluster_id"]),
+            ]  # fmt: skip
+            for cluster in scan.condor_clusters
+        ]
 
     def _env(self, scan: ScanRequest) -> dict[str, str]:
         return scanner_env(scan, self.settings.scanner)
@@ -70,7 +109,7 @@ class LocalLauncher(Launcher):
             env_vars={"scanner_server": env, "tms_starters": env},
         )
 
-    async def start(self, scan: ScanRequest, plan: LaunchPlan) -> dict[str, Any]:
+    async def start(self, scan: ScanRequest) -> dict[str, Any]:
         return await asyncio.to_thread(self._start, scan)
 
     def _start(self, scan: ScanRequest) -> dict[str, Any]:
@@ -120,8 +159,8 @@ class LocalLauncher(Launcher):
         record = self.scan_dir(scan_id) / "launch.json"
         return json.loads(record.read_text()) if record.exists() else {"processes": []}
 
-    async def poll(self, scan_id: str, state: dict[str, Any]) -> ScanState:
-        processes = self._state(scan_id, state)["processes"]
+    async def poll(self, scan: LaunchedScan) -> ScanState:
+        processes = self._state(scan.scan_id, scan.state)["processes"]
         server = next((p for p in processes if p["role"] == "server"), None)
         if server is None:
             return ScanState.GONE
@@ -133,12 +172,28 @@ class LocalLauncher(Launcher):
             return ScanState.GONE if not any(self._alive(p) for p in processes) else ScanState.FAILED
         return ScanState.FINISHED if child.returncode == 0 else ScanState.FAILED
 
-    async def stop(self, scan_id: str, state: dict[str, Any], condor_clusters: list[dict[str, Any]]) -> None:
-        processes = self._state(scan_id, state)["processes"]
-        await asyncio.to_thread(self._kill, processes)
+    async def stop(self, scan: LaunchedScan) -> None:
+        processes = self._state(scan.scan_id, scan.state)["processes"]
+        try:
+            await asyncio.to_thread(self._stop_clusters, scan)
+        finally:  # a failed `scanner_client stop` is retried by teardown; the processes go now regardless
+            await asyncio.to_thread(self._kill, processes)
+
+    def _stop_clusters(self, scan: LaunchedScan) -> None:
+        """``scanner_client stop`` for each reported cluster: what removes the workers, as on HTCondor."""
+        logs = self.scan_dir(scan.scan_id) / "logs"
+        for argv in self.stopper_commands(scan):
+            logs.mkdir(parents=True, exist_ok=True)
+            with open(logs / "stopper.log", "ab") as log:
+                try:
+                    done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=2 * STOP_GRACE_SECONDS + 10)
+                except subprocess.TimeoutExpired as exc:
+                    raise LaunchError(f"{shlex.join(argv)} did not finish in {exc.timeout}s") from exc
+            if done.returncode != 0:
+                raise LaunchError(f"{shlex.join(argv)} exited {done.returncode} (see {log.name})")
 
     def _kill(self, processes: list[dict[str, Any]]) -> None:
-        """SIGTERM each process group (the starter stops its workers), then SIGKILL what is left."""
+        """SIGTERM each process group (a starter's group holds its workers), then SIGKILL what is left."""
         for p in processes:
             self._signal_group(p["pid"], signal.SIGTERM)  # the group too, even if its leader already exited
         deadline = time.monotonic() + STOP_GRACE_SECONDS

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import shlex
 
+from scanner_client.nsides import progression_to_argv
+
 from ..config import ScannerSettings
 from .base import ScanRequest
 
 COMMON_SPACE = "/common-space"
-
-
-def nsides_arg(nsides: dict[int, int]) -> list[str]:
-    """``{8: 0, 64: 12}`` -> ``["8:0", "64:12"]`` (the scanner's ``--nsides`` format)."""
-    return [f"{nside}:{ext}" for nside, ext in sorted(nsides.items())]
 
 
 def scanner_server_argv(scan: ScanRequest, common_space: str = COMMON_SPACE) -> list[str]:
@@ -21,7 +18,7 @@ def scanner_server_argv(scan: ScanRequest, common_space: str = COMMON_SPACE) -> 
         "--reco-algo", scan.reco_algo,
         "--cache-dir", common_space,
         "--client-startup-json", f"{common_space}/startup.json",
-        "--nsides", *nsides_arg(scan.nsides),
+        "--nsides", *progression_to_argv(scan.nsides),
         "--real-event" if scan.is_real_event else "--simulated-event",
         "--predictive-scanning-threshold", str(scan.predictive_scanning_threshold),
     ]  # fmt: skip

@@ -2,5 +2,6 @@
 
 The real scanner needs IceCube's IceTray; this one keeps the same command line, environment, HEALPix pixel
 progression, progress and result formats, with a documented stand-in likelihood (``likelihood.py``), so SkyDriver
-can run a scan end to end on one machine. Programs: ``server``, ``client`` (a worker), ``starter`` (N workers).
+can run a scan end to end on one machine. Programs: ``server`` and ``client`` (a worker); the workers are started
+by the production ``scanner_client`` with its local schedd (``--local-jobs``), as SkyDriver's local launcher does.
 """

@@ -20,29 +20,6 @@ PixelLLHs = dict[int, dict[int, float]]
 LLH_DIFF_TO_TRIGGER_REFINEMENT = 200000.0
 
 
-def parse_nsides(tokens: list[str]) -> dict[int, int]:
-    """``["8:0", "64:12"]`` -> ``{8: 0, 64: 12}``, checked: powers of 2, ascending, first extension 0."""
-    progression: dict[int, int] = {}
-    for token in tokens:
-        try:
-            nside_text, ext_text = token.split(":")
-            nside, ext = int(nside_text), int(ext_text)
-        except ValueError:
-            raise ValueError(f"--nsides entry {token!r} must be NSIDE:EXTENSION, e.g. 8:0") from None
-        if nside < 1 or nside & (nside - 1):
-            raise ValueError(f"nside {nside} is not a power of 2")
-        if progression and nside <= max(progression):
-            raise ValueError(f"nsides must be ascending ({nside} after {max(progression)})")
-        if not progression and ext != 0:
-            raise ValueError(f"the first nside's extension must be 0, not {ext}")
-        if progression and ext < 1:
-            raise ValueError(f"nside {nside}'s extension must be >= 1")
-        progression[nside] = ext
-    if not progression:
-        raise ValueError("--nsides needs at least one NSIDE:EXTENSION")
-    return progression
-
-
 def sub_pixels(from_nside: int, to_nside: int, pixel: int) -> list[int]:
     """All RING pixels at ``to_nside`` inside RING ``pixel`` at ``from_nside``."""
     factor = to_nside // from_nside

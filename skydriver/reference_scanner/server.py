@@ -20,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scanner_client.nsides import NsidesError, progression_from_argv
+from scanner_client.scan_routes import ScanRoutesClient, SkyDriverCallError
+
 from ..event_format import EventFormatError, EventInfo, load_event_file, read_event
 from .likelihood import StandInReco, fallback_direction
-from .pixels import parse_nsides
 from .progress import ProgressTracker
 from .results import to_skyscan_result
 from .scan import Scan
-from .skydriver_api import SkyDriverAPI, SkyDriverRefused, SkyDriverUnreachable
 from .startup import StartupInfo
 from .work_queue import WorkQueue
 
@@ -83,8 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.reco_algo not in SUPPORTED_RECO_ALGOS:
         parser.exit(2, f"the reference scanner only runs --reco-algo dummy (its stand-in reco), not {args.reco_algo!r}\n")
     try:
-        args.nsides = parse_nsides(args.nsides)
-    except ValueError as e:
+        args.nsides = progression_from_argv(args.nsides)
+    except NsidesError as e:
         parser.exit(2, f"--nsides: {e}\n")
     if not 0.1 <= args.predictive_scanning_threshold <= 1.0:
         parser.exit(2, "--predictive-scanning-threshold must be within [0.1, 1.0]\n")
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Reporter:
     """Sends progress and results to SkyDriver one at a time, from a thread so the work queue keeps serving."""
 
-    def __init__(self, api: SkyDriverAPI | None, env: Environment, tracker: ProgressTracker, scan: Scan, event: EventInfo):
+    def __init__(self, api: ScanRoutesClient | None, env: Environment, tracker: ProgressTracker, scan: Scan, event: EventInfo):
         self._api = api
         self._env = env
         self._tracker = tracker
@@ -104,13 +105,13 @@ class Reporter:
         self._last_progress = 0.0
         self._last_result = 0.0
 
-    async def _call(self, what: str, send: Callable[[SkyDriverAPI], None], fatal: bool = False) -> None:
+    async def _call(self, what: str, send: Callable[[ScanRoutesClient], None], fatal: bool = False) -> None:
         if self._api is None:
             LOGGER.info("no SkyDriver address: not sending %s", what)
             return
         try:
             await asyncio.to_thread(send, self._api)
-        except (SkyDriverRefused, SkyDriverUnreachable) as e:
+        except SkyDriverCallError as e:
             if fatal:
                 raise
             LOGGER.error("could not send %s: %s", what, e)
@@ -169,14 +170,14 @@ class Reporter:
                 await self.partial_result()
 
 
-def get_event(args: argparse.Namespace, api: SkyDriverAPI | None) -> dict[str, Any]:
+def get_event(args: argparse.Namespace, api: ScanRoutesClient | None) -> dict[str, Any]:
     if args.event_file:
         return load_event_file(args.event_file)
     if api is None:
         sys.exit("no event: give --event-file or set SKYSCAN_SKYDRIVER_ADDRESS and SKYSCAN_SKYDRIVER_SCAN_ID")
     try:
         manifest = api.get_manifest()
-    except (SkyDriverRefused, SkyDriverUnreachable) as e:
+    except SkyDriverCallError as e:
         sys.exit(f"cannot get the event from SkyDriver's manifest: {e}")
     event = manifest.get("event_i3live_json_dict")
     if not isinstance(event, dict):
@@ -194,7 +195,7 @@ def stand_in_reco(event: EventInfo, message: dict[str, Any]) -> StandInReco:
 
 async def run(args: argparse.Namespace, env: Environment) -> None:
     start = time.time()
-    api = SkyDriverAPI(env.skydriver_address, env.scan_id, env.token) if env.skydriver_address and env.scan_id else None
+    api = ScanRoutesClient(env.skydriver_address, env.scan_id, env.token) if env.skydriver_address and env.scan_id else None
     message = await asyncio.to_thread(get_event, args, api)
     try:
         event = read_event(message, args.is_real_event)
@@ -223,7 +224,7 @@ async def run(args: argparse.Namespace, env: Environment) -> None:
     tracker.finished_at = time.time()
     try:
         await reporter.final_result(args.cache_dir)
-    except (SkyDriverRefused, SkyDriverUnreachable) as e:
+    except SkyDriverCallError as e:
         sys.exit(f"the final result was not stored: {e}")
     await reporter.progress("The Skymap Scanner has finished.")
     await queue.close()

@@ -10,7 +10,7 @@ import kmock
 import pytest
 from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
-from skydriver.launchers.base import LaunchError, ScanRequest, ScanState
+from skydriver.launchers.base import LaunchedScan, LaunchError, ScanRequest, ScanState
 from skydriver.launchers.kubernetes import KubernetesLauncher
 
 JOBS = "batch/v1/jobs"
@@ -40,7 +40,7 @@ async def test_start_creates_one_job_with_server_and_starters(
     launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan()
-    state = await launcher.start(scan, launcher.plan(scan))
+    state = await launcher.start(scan)
 
     job_name = f"skyscan-{scan.scan_id}"
     assert state == {"namespace": NAMESPACE, "job_name": job_name}
@@ -97,7 +97,7 @@ async def test_plan_is_exactly_what_was_created(
 ) -> None:
     scan = make_scan()
     plan = launcher.plan(scan)
-    await launcher.start(scan, plan)
+    await launcher.start(scan)
 
     [job] = live_jobs(k8s_emulator, scan.scan_id).values()
     server, *starters = job["spec"]["template"]["spec"]["containers"]
@@ -111,9 +111,9 @@ async def test_starting_twice_leaves_one_job(
     launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan()
-    first = await launcher.start(scan, launcher.plan(scan))
+    first = await launcher.start(scan)
     posts_before = len(list(k8s_emulator["post"]))
-    second = await launcher.start(scan, launcher.plan(scan))
+    second = await launcher.start(scan)
 
     assert second == first
     assert len(list(k8s_emulator["post"])) == posts_before + 1  # the second create reached the API, got 409
@@ -139,22 +139,22 @@ async def test_poll_reads_the_job_status(
     expected: ScanState,
 ) -> None:
     scan = make_scan()
-    state = await launcher.start(scan, launcher.plan(scan))
+    state = await launcher.start(scan)
     k8s_emulator.objects[JOBS, NAMESPACE, state["job_name"]].patch({"status": status})
 
-    assert await launcher.poll(scan.scan_id, state) == expected
+    assert await launcher.poll(LaunchedScan(scan.scan_id, state, [])) == expected
 
 
 async def test_poll_of_a_missing_job_is_gone(launcher: KubernetesLauncher) -> None:
-    assert await launcher.poll("0" * 32, {}) == ScanState.GONE
+    assert await launcher.poll(LaunchedScan("0" * 32, {}, [])) == ScanState.GONE
 
 
 async def test_stop_deletes_the_job_and_starts_one_stopper_per_cluster(
     launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan()
-    state = await launcher.start(scan, launcher.plan(scan))
-    await launcher.stop(scan.scan_id, state, CONDOR_CLUSTERS)
+    state = await launcher.start(scan)
+    await launcher.stop(LaunchedScan(scan.scan_id, state, CONDOR_CLUSTERS))
 
     [delete] = [r for r in k8s_emulator["delete"] if r.name == state["job_name"]]
     assert delete.params.get("propagationPolicy") == "Background"  # pods go with the Job
@@ -170,16 +170,16 @@ async def test_stop_deletes_the_job_and_starts_one_stopper_per_cluster(
     ]  # fmt: skip
     assert all(env_plan(c) == {"CONDOR_TOKEN": {"secretKeyRef": {"name": "condor-creds", "key": "token"}}}
                for c in containers)  # fmt: skip
-    assert await launcher.poll(scan.scan_id, state) == ScanState.GONE
+    assert await launcher.poll(LaunchedScan(scan.scan_id, state, [])) == ScanState.GONE
 
 
 async def test_stopping_twice_is_fine(
     launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan()
-    state = await launcher.start(scan, launcher.plan(scan))
-    await launcher.stop(scan.scan_id, state, CONDOR_CLUSTERS)
-    await launcher.stop(scan.scan_id, state, CONDOR_CLUSTERS)
+    state = await launcher.start(scan)
+    await launcher.stop(LaunchedScan(scan.scan_id, state, CONDOR_CLUSTERS))
+    await launcher.stop(LaunchedScan(scan.scan_id, state, CONDOR_CLUSTERS))
 
     assert list(live_jobs(k8s_emulator, scan.scan_id)) == [f"skyscan-stop-{scan.scan_id}"]
 
@@ -188,8 +188,8 @@ async def test_stop_without_condor_clusters_starts_no_stopper(
     launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, make_scan: Callable[..., ScanRequest]
 ) -> None:
     scan = make_scan()
-    state = await launcher.start(scan, launcher.plan(scan))
-    await launcher.stop(scan.scan_id, state, [])
+    state = await launcher.start(scan)
+    await launcher.stop(LaunchedScan(scan.scan_id, state, []))
 
     assert live_jobs(k8s_emulator, scan.scan_id) == {}
 
@@ -206,13 +206,13 @@ async def test_api_errors(
     retryable = status not in (400, 422)  # only an invalid request cannot get better by retrying
 
     with pytest.raises(LaunchError) as start_error:
-        await failing.start(scan, failing.plan(scan))
+        await failing.start(scan)
     assert start_error.value.retryable is retryable
     assert str(status) in str(start_error.value)
     with pytest.raises(LaunchError) as stop_error:
-        await failing.stop(scan.scan_id, {}, CONDOR_CLUSTERS)
+        await failing.stop(LaunchedScan(scan.scan_id, {}, CONDOR_CLUSTERS))
     assert stop_error.value.retryable is retryable
-    assert await failing.poll(scan.scan_id, {}) == ScanState.UNKNOWN
+    assert await failing.poll(LaunchedScan(scan.scan_id, {}, [])) == ScanState.UNKNOWN
 
 
 async def test_unreachable_api_server(
@@ -222,9 +222,15 @@ async def test_unreachable_api_server(
     scan = make_scan()
 
     with pytest.raises(LaunchError) as start_error:
-        await unreachable.start(scan, unreachable.plan(scan))
+        await unreachable.start(scan)
     assert start_error.value.retryable is True
     with pytest.raises(LaunchError) as stop_error:
-        await unreachable.stop(scan.scan_id, {}, CONDOR_CLUSTERS)
+        await unreachable.stop(LaunchedScan(scan.scan_id, {}, CONDOR_CLUSTERS))
     assert stop_error.value.retryable is True
-    assert await unreachable.poll(scan.scan_id, {}) == ScanState.UNKNOWN
+    assert await unreachable.poll(LaunchedScan(scan.scan_id, {}, [])) == ScanState.UNKNOWN
+
+
+def test_the_launcher_says_which_clusters_and_algorithms_it_runs(launcher: KubernetesLauncher) -> None:
+    registry = {"local": {"collector": "localhost", "schedd": "localhost"}, "sub-2": {"collector": "cm", "schedd": "s2"}}
+    assert launcher.usable_clusters(registry) == {"sub-2": {"collector": "cm", "schedd": "s2"}}  # pods cannot reach "local"
+    assert launcher.refusal_of_reco_algo("millipede_wilks") is None

@@ -6,10 +6,9 @@ import math
 
 import healpy
 import numpy as np
-import pytest
 
 from skydriver.reference_scanner.likelihood import StandInReco
-from skydriver.reference_scanner.pixels import parse_nsides, pixels_to_reconstruct, sub_pixels
+from skydriver.reference_scanner.pixels import pixels_to_reconstruct, sub_pixels
 
 
 def test_sub_pixels_cover_exactly_the_parent() -> None:
@@ -57,8 +56,3 @@ def test_whole_progression_converges_on_the_minimum() -> None:
     assert best32 == int(np.argmin([reco.llh(32, p) for p in range(healpy.nside2npix(32))]))
     assert healpy.rotator.angdist(healpy.pix2ang(32, best32), (math.pi / 2 - 0.7, 4.0)) < healpy.nside2resol(32)
 
-
-@pytest.mark.parametrize("bad", [["8:1"], ["8:0", "6:4"], ["16:0", "8:4"], ["8:0", "16:0"], ["8"]])
-def test_bad_nsides_are_refused(bad: list[str]) -> None:
-    with pytest.raises(ValueError):
-        parse_nsides(bad)

@@ -1,18 +1,15 @@
-"""Stand-ins for what cannot run here: an in-memory schedd (no HTCondor daemons) and a recording SkyDriver."""
+"""Stand-ins for what cannot run here: an in-memory schedd (no HTCondor daemons); SkyDriver's routes, validating."""
 
 from __future__ import annotations
 
-import dataclasses
-import http.server
 import json
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import htcondor2
 import pytest
 
 from scanner_client.schedd import ScheddError
+from tests.scanner_routes_recorder import ValidatingSkyDriver
 
 
 class FakeSchedd:
@@ -44,53 +41,10 @@ class FakeSchedd:
         return 1
 
 
-@dataclasses.dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class RecordingSkyDriver:
-    """A real HTTP server on loopback that records every request and answers with queued status codes."""
-
-    def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self.statuses: list[int] = []  # popped per request; 200 once empty
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_PATCH(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                recorder.requests.append(RecordedRequest("PATCH", self.path, dict(self.headers), json.loads(raw)))
-                status = recorder.statuses.pop(0) if recorder.statuses else 200
-                payload = json.dumps({"ok": status == 200}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self._thread.start()
-
-    def bodies(self) -> list[Any]:
-        return [r.body for r in self.requests]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def skydriver() -> Iterator[RecordingSkyDriver]:
-    server = RecordingSkyDriver()
+def skydriver() -> Iterator[ValidatingSkyDriver]:
+    """SkyDriver's scanner-facing routes, refusing any body the real service would refuse."""
+    server = ValidatingSkyDriver()
     yield server
     server.close()
 

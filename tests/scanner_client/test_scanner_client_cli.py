@@ -5,6 +5,7 @@ from htcondor2 import JobStatus
 
 from scanner_client.__main__ import build_parser, main
 from scanner_client.commands import STOP_REASON, UNREPORTED_REASON
+from tests.scanner_routes_recorder import SCAN_ID
 
 COLLECTOR = "glidein-cm.icecube.wisc.edu"
 SCHEDD = "sub-2.icecube.wisc.edu"
@@ -21,8 +22,8 @@ def start_argv(startup_json, *extra):
 
 @pytest.fixture
 def skydriver_env(monkeypatch, skydriver):
-    monkeypatch.setenv("SKYSCAN_SKYDRIVER_ADDRESS", skydriver.url)
-    monkeypatch.setenv("SKYSCAN_SKYDRIVER_SCAN_ID", "abc123")
+    monkeypatch.setenv("SKYSCAN_SKYDRIVER_ADDRESS", skydriver.address)
+    monkeypatch.setenv("SKYSCAN_SKYDRIVER_SCAN_ID", SCAN_ID)
     monkeypatch.setenv("SKYSCAN_SKYDRIVER_AUTH", "scanner-token")
     return skydriver
 
@@ -81,10 +82,11 @@ def test_start_submits_reports_the_cluster_then_its_states_until_done(fake_sched
     assert description["request_memory"] == "8192"
 
     requests = skydriver_env.requests
-    assert {r.path for r in requests} == {"/scan/manifest/abc123"}
+    assert {r.path for r in requests} == {f"/scan/manifest/{SCAN_ID}"}
     assert {r.headers["Authorization"] for r in requests} == {"Bearer scanner-token"}
     cluster = {"collector": COLLECTOR, "schedd": SCHEDD, "cluster_id": 4242, "jobs": 3}
     zero = dict.fromkeys(["idle", "running", "held", "completed", "removed"], 0)
+    assert skydriver_env.refusals == []
     assert skydriver_env.bodies() == [
         {"condor_cluster": cluster},
         {"condor_cluster": cluster | {"states": zero | {"idle": 3}}},
@@ -125,7 +127,7 @@ def test_a_cluster_skydriver_refuses_to_record_is_removed_again(fake_schedd, sky
 
 def test_start_needs_to_know_where_skydriver_is(fake_schedd, monkeypatch, startup_json, caplog):
     monkeypatch.delenv("SKYSCAN_SKYDRIVER_ADDRESS", raising=False)
-    monkeypatch.setenv("SKYSCAN_SKYDRIVER_SCAN_ID", "abc123")
+    monkeypatch.setenv("SKYSCAN_SKYDRIVER_SCAN_ID", SCAN_ID)
 
     assert main(start_argv(startup_json), connect=connect_to(fake_schedd)) == 1
     assert fake_schedd.submitted == []

@@ -6,8 +6,10 @@ import pytest
 from htcondor2 import JobStatus
 
 from scanner_client.job_states import count_states, is_finished
-from scanner_client.reporter import CondorCluster, ManifestReporter
+from scanner_client.reporter import CondorCluster
+from scanner_client.scan_routes import ScanRoutesClient
 from scanner_client.watcher import watch_cluster
+from tests.scanner_routes_recorder import SCAN_ID
 
 IDLE, R, H, C, X = JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD, JobStatus.COMPLETED, JobStatus.REMOVED
 
@@ -22,6 +24,7 @@ def cluster(fake_schedd):
 
 
 def reported_states(skydriver):
+    assert skydriver.refusals == []  # every body is one SkyDriver's ManifestPatch accepts
     return [body["condor_cluster"]["states"] for body in skydriver.bodies()]
 
 
@@ -42,7 +45,7 @@ def test_finished_means_no_job_can_run_any_more(counts, finished):
 
 def test_counts_are_reported_each_round_until_all_jobs_are_done(fake_schedd, cluster, skydriver):
     fake_schedd.status_rounds = [[IDLE, IDLE, IDLE], [R, R, H], [C, C, X]]
-    reporter = ManifestReporter(skydriver.url, "abc123")
+    reporter = ScanRoutesClient(skydriver.address, SCAN_ID)
 
     last = watch_cluster(fake_schedd, cluster, reporter, interval=0, stop=threading.Event())
 
@@ -61,7 +64,7 @@ def test_counts_are_reported_each_round_until_all_jobs_are_done(fake_schedd, clu
 def test_a_failing_report_does_not_end_the_watch(fake_schedd, cluster, skydriver):
     fake_schedd.status_rounds = [[R, R, R], [C, C, C]]
     skydriver.statuses = [500]
-    reporter = ManifestReporter(skydriver.url, "abc123", retries=0)
+    reporter = ScanRoutesClient(skydriver.address, SCAN_ID, attempts=1)
 
     last = watch_cluster(fake_schedd, cluster, reporter, interval=0, stop=threading.Event())
 
@@ -71,10 +74,10 @@ def test_a_failing_report_does_not_end_the_watch(fake_schedd, cluster, skydriver
 
 def test_an_unreachable_skydriver_does_not_end_the_watch(fake_schedd, cluster, skydriver):
     fake_schedd.status_rounds = [[R, R, R], [C, C, C]]
-    url = skydriver.url
+    url = skydriver.address
     skydriver.close()
 
-    last = watch_cluster(fake_schedd, cluster, ManifestReporter(url, "abc123", retries=0), 0, threading.Event())
+    last = watch_cluster(fake_schedd, cluster, ScanRoutesClient(url, SCAN_ID, attempts=1), 0, threading.Event())
 
     assert last == states(completed=3)
     assert fake_schedd.queries == 2
@@ -84,7 +87,7 @@ def test_a_failing_schedd_query_is_retried_next_round(fake_schedd, cluster, skyd
     fake_schedd.status_rounds = [[C, C, C]]
     fake_schedd.fail_queries = 2
 
-    last = watch_cluster(fake_schedd, cluster, ManifestReporter(skydriver.url, "abc123"), 0, threading.Event())
+    last = watch_cluster(fake_schedd, cluster, ScanRoutesClient(skydriver.address, SCAN_ID), 0, threading.Event())
 
     assert last == states(completed=3)
     assert fake_schedd.queries == 3
@@ -96,7 +99,7 @@ def test_a_stop_request_ends_the_watch_of_a_running_cluster(fake_schedd, cluster
     stop = threading.Event()
     stop.set()
 
-    last = watch_cluster(fake_schedd, cluster, ManifestReporter(skydriver.url, "abc123"), 3600, stop)
+    last = watch_cluster(fake_schedd, cluster, ScanRoutesClient(skydriver.address, SCAN_ID), 3600, stop)
 
     assert last == states(running=2, held=1)
     assert reported_states(skydriver) == [states(running=2, held=1)]

@@ -1,0 +1,96 @@
+"""The dashboard in a real headless Chromium against a real SkyDriver running real local scans.
+
+Chromium comes from the distribution's package (`.ci/run` installs it); where it is missing the test is skipped
+with that reason. Screenshots are written under the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from skydriver.server import SkyDriver, start
+from tests.conftest import make_settings, scan_body, token
+from tests.http_client import HttpClient
+from tests.test_local_scans import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+NSIDES = {"8": 0, "16": 4, "32": 4}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's chromium package (.ci/run does)"),
+]
+
+
+@pytest.fixture
+async def local_driver(mongo_uri: str, tmp_path: Path) -> Any:
+    settings = make_settings(
+        mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=30.0,
+        progress_interval=1, result_interval=2, reconcile_interval=1.0,
+    )  # fmt: skip
+    running = await start(settings)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def page(local_driver: SkyDriver) -> Any:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1100, "height": 1400})
+        yield page
+        await browser.close()
+
+
+async def sign_in(page: Any, address: str) -> None:
+    """As a person would: the page asks for a token (the API said 401), it is pasted and kept for the tab."""
+    await page.goto(f"{address}/dashboard/scan.html?id={'0' * 32}")
+    await page.locator("#token-box input").fill(token("user"))
+    await page.locator("#token-box button").click()
+    await page.wait_for_load_state()
+
+
+async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    response = await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))
+    scan_id = response.json()["scan_id"]
+    await sign_in(page, local_driver.address)
+
+    await page.goto(f"{local_driver.address}/dashboard/scan.html?id={scan_id}")
+    # (locator checks only: the page's Content-Security-Policy forbids the eval that wait_for_function needs)
+    await expect(page.locator("#bar-fill")).to_have_attribute("style", re.compile(r"width: [1-9]"), timeout=90_000)
+    await page.screenshot(path=str(tmp_path / "scan-in-progress.png"), full_page=True)
+    await expect(page.locator("#skymap-figure")).to_be_visible(timeout=90_000)
+    await expect(page.locator("#skymap")).to_have_attribute("src", re.compile("^blob:"))
+    await page.screenshot(path=str(tmp_path / "scan-finished.png"), full_page=True)
+
+    summary = (await user.get(f"/scan/{scan_id}/result/summary")).json()
+    best_fit = await page.locator("#summary").inner_text()
+    assert f"RA {summary['best_fit']['ra_deg']:.2f}°" in best_fit
+    assert "final result" in await page.locator("#state").inner_text()
+    assert "3.5.2" in await page.locator("#launch").inner_text()
+
+
+async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    body = scan_body(modern_event, cluster={"local": 1}, reco_algo="dummy", nsides={"8": 0, "64": 12, "512": 12})
+    scan_id = (await user.post("/scan", body)).json()["scan_id"]
+    await sign_in(page, local_driver.address)
+    await page.goto(f"{local_driver.address}/dashboard/scan.html?id={scan_id}")
+    await expect(page.locator("#state")).not_to_be_empty(timeout=60_000)
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.locator("#cancel").click()
+    await expect(page.locator("#state")).to_have_text("deleted", timeout=60_000)
+    await page.screenshot(path=str(tmp_path / "scan-cancelled.png"), full_page=True)
+
+    manifest = (await user.get(f"/scan/manifest/{scan_id}", query={"include_deleted": "true", "include_event": "false"})).json()
+    assert manifest["is_deleted"] is True
