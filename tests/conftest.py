@@ -18,7 +18,6 @@ import pytest
 from rest_tools.utils.auth import Auth
 
 from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT
-from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.config import Settings
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import SkyDriver, start

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
+
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 

@@ -17,6 +17,8 @@ from skydriver.server import SkyDriver, start
 from tests.conftest import make_settings, token
 from tests.test_local_scans import free_port
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
+
 SCAN_ARGS = ["--reco-algo", "dummy", "--nsides", "8:0,16:4,32:4", "--cluster", "local:2"]
 
 

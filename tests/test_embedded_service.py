@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import requests
 
 from tests.conftest import MODERN_EVENT, scan_body
+
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 
 def free_port() -> int:

@@ -16,11 +16,13 @@ import pytest
 from skyreader import SkyScanResult
 
 from skydriver.config import Settings
-from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.event_format.mjd import mjd_from_i3live_time
+from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.server import SkyDriver, start
 from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
+
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 NSIDES = {"8": 0, "16": 4, "32": 4}
 

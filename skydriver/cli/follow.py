@@ -56,7 +56,8 @@ def follow(client: SkyDriverClient, scan_id: str, console: Console, timeout: flo
     try:
         for _attempt in range(RECONNECTS):
             try:
-                for kind, last_id, snapshot in client.events(scan_id, last_id):
+                for kind, event_id, snapshot in client.events(scan_id, last_id):
+                    last_id = event_id  # where a reconnect resumes
                     view = ScanView.from_snapshot(snapshot)
                     display.show(view)
                     if kind == "end" or view.ended or (deadline is not None and time.monotonic() > deadline):

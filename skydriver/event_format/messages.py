@@ -16,9 +16,9 @@ from typing import Any
 
 from skyreader import EventMetadata
 
-from .sky_coordinates import local_to_equatorial
 from .i3frames import FrameDecodeError, find_event_header, frames_mention
 from .mjd import mjd_from_i3live_time
+from .sky_coordinates import local_to_equatorial
 
 
 class EventFormatError(ValueError):

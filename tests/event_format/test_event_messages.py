@@ -6,10 +6,10 @@ import json
 import math
 
 import pytest
+
 from examples.sample_data import EVENTS_DIR as EVENTS
 from examples.sample_data import MODERN_EVENT
 from examples.sample_data import RESULTS_DIR as RESULTS
-
 from skydriver.event_format import EventFormatError, load_event_file, read_event
 
 

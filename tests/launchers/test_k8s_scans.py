@@ -30,6 +30,8 @@ from skydriver.server import SkyDriver, start
 from tests.conftest import RESULTS, make_settings, scan_body, token
 from tests.http_client import HttpClient
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
+
 JOBS = kmock.resource("batch/v1/jobs")
 FINAL_RESULT = RESULTS / "millipede_wilks__run00138632.evt000031747601.neutrino_1.json"
 SUB_2 = {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wisc.edu"}

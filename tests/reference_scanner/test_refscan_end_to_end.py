@@ -19,6 +19,8 @@ from skyreader import SkyScanResult
 from skydriver.event_format import load_event_file, read_event
 from tests.scanner_routes_recorder import SCAN_ID, ValidatingSkyDriver
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
+
 NSIDES = ["8:0", "16:4", "32:4"]
 HANG_GUARD = 120  # seconds: only stops a hung test, never decides pass/fail
 

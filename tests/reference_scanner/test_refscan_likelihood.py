@@ -8,8 +8,8 @@ import healpy
 import numpy as np
 from conftest import MODERN_EVENT
 
-from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.event_format import load_event_file, read_event
+from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.reference_scanner.likelihood import StandInReco, fallback_direction
 
 
