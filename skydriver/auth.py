@@ -17,6 +17,7 @@ from .config import Settings
 
 USER = "user"
 SYSTEM = "system"
+PUBLIC: tuple[str, ...] = ()  # operators' probes (health, readiness; metrics has its own rule)
 
 
 def role_mapping(settings: Settings) -> Callable[..., Any] | None:
@@ -38,9 +39,11 @@ def rest_handler_auth_config(settings: Settings) -> dict[str, Any]:
 
 
 def requires(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Allow a handler method to the given roles (checked only when auth is on)."""
+    """Allow a handler method to the given roles (checked only when auth is on); no roles (``PUBLIC``): anyone."""
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        if not roles:
+            return method
         checked: dict[int, Callable[..., Any]] = {}
 
         @functools.wraps(method)

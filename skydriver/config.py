@@ -52,6 +52,10 @@ def _lowercase(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _uppercase(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
 def _comma_separated(value: Any) -> Any:
     return tuple(t.strip() for t in value.split(",") if t.strip()) if isinstance(value, str) else value
 
@@ -180,6 +184,19 @@ class Settings:
     launch_timeout: float = setting("LAUNCH_TIMEOUT", 120.0, "seconds one launch or teardown may take", ge=1.0)
     reconcile_interval: float = setting("RECONCILE_INTERVAL", 60.0, "seconds between polls of running scans", ge=0.1)
     wait_before_teardown: Seconds = setting("WAIT_BEFORE_TEARDOWN", 60.0, "seconds between the final result and the teardown")
+
+    # --- operations
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_uppercase)] = setting(
+        "LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"
+    )
+    log_format: Annotated[Literal["text", "json"], BeforeValidator(_lowercase)] = setting(
+        "LOG_FORMAT", "text", "`text`, or `json`: one object per line with timestamp, level, logger, message, scan_id, request_id"
+    )
+    metrics_token: Secret = setting(
+        "METRICS_TOKEN", "",
+        "bearer token `/metrics` requires; unset: open without a token to loopback and private-network clients only",
+        repr=False,
+    )  # fmt: skip
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
 

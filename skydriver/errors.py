@@ -57,6 +57,12 @@ class ResultValidationError(ArgumentError):
         super().__init__("skyscan_result", message)
 
 
+class Forbidden(SkyDriverError):
+    """The caller may not use this route (the message says what would let it)."""
+
+    status = 403
+
+
 class NotFound(SkyDriverError, LookupError):
     status = 404
 

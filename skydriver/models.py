@@ -268,6 +268,20 @@ class ResultSummary(BaseModel):
     scanned_area_deg2: float
 
 
+class HealthStatus(BaseModel):
+    """GET /healthz."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    """GET /readyz: each check's outcome (`ok`, and `error` when not)."""
+
+    ready: bool
+    checks: dict[str, dict[str, Any]]
+
+
 class Error(BaseModel):
     code: int
     error: str

@@ -23,6 +23,7 @@ from .docker_tags import DockerTagResolver
 from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, ScanNotFound
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
+from .metrics import Metrics
 from .models import ManifestPatch, ScanCreate
 from .results.validation import validate_skyscan_result
 from .scan_request_checks import check_reco_algo, resolve_clusters
@@ -94,6 +95,7 @@ class ScanService:
     launcher: Launcher | None
     skydriver_address: str
     watcher: ScanWatcher
+    metrics: Metrics
 
     # ----------------------------------------------------------------------------------------------------------------
     # public routes
@@ -270,13 +272,18 @@ class ScanService:
             fields["lookup"] = {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]}
         cluster = patch.condor_cluster.model_dump(exclude_none=True) if patch.condor_cluster else None
         doc = await self.database.manifests.patch(scan_id, fields, cluster)
+        if patch.progress is not None:
+            self.metrics.progress_reports.inc()
         return manifest_json(doc, None)
 
     async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
         """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""
         manifest = await self.database.manifests.get(scan_id)
         validate_skyscan_result(skyscan_result)
-        outcome = await self.database.results.put(scan_id, json_codec.dumps(skyscan_result, non_finite), is_final)
+        stored = json_codec.dumps(skyscan_result, non_finite)
+        outcome = await self.database.results.put(scan_id, stored, is_final)
+        self.metrics.results.labels("final" if is_final else "partial").inc()
+        self.metrics.result_bytes.inc(len(stored))
         if outcome.created and (await self.database.manifests.get(scan_id))["is_deleted"]:
             # the scan was deleted before this first write: the DELETE (which marks the result after the manifest)
             # may have found no result to mark

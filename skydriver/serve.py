@@ -1,4 +1,8 @@
-"""`skydriver serve` (and plain `python -m skydriver`): run SkyDriver until SIGINT/SIGTERM."""
+"""`skydriver serve` (and plain `python -m skydriver`): run SkyDriver until SIGINT/SIGTERM.
+
+What stops it from starting (a bad setting, a database it cannot reach or start) is one log line and an exit code,
+not a traceback: 2 for the configuration, 3 for the database.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ import asyncio
 import logging
 import signal
 
+from pymongo.errors import PyMongoError
+
 from skydriver.config import Settings
 from skydriver.errors import ConfigError, EmbeddedDatabaseError
+from skydriver.logs import configure_logging
 from skydriver.server import start
 
+LOGGER = logging.getLogger("skydriver")
+BAD_CONFIGURATION, NO_DATABASE = 2, 3
 
-async def serve() -> None:
-    settings = Settings.from_env()
+
+async def serve(settings: Settings) -> None:
     driver = await start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -25,10 +34,22 @@ async def serve() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO", "text")  # until the settings say otherwise
     try:
-        asyncio.run(serve())
-    except (ConfigError, EmbeddedDatabaseError) as exc:
-        logging.getLogger("skydriver").error("%s", exc)
-        return 2
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        LOGGER.error("configuration: %s", exc)
+        return BAD_CONFIGURATION
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except ConfigError as exc:
+        LOGGER.error("configuration: %s", exc)
+        return BAD_CONFIGURATION
+    except EmbeddedDatabaseError as exc:
+        LOGGER.error("embedded database: %s", exc)
+        return NO_DATABASE
+    except PyMongoError as exc:
+        LOGGER.error("database unreachable at start (%s): %s", type(exc).__name__, str(exc)[:300])
+        return NO_DATABASE
     return 0

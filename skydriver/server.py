@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
+from collections.abc import Coroutine
 from typing import Any
 
 from rest_tools.server import RestHandlerSetup, RestServer
@@ -16,6 +17,9 @@ from .config import Settings
 from .database import Database, open_database
 from .docker_tags import DockerTagResolver
 from .launchers import Launcher, make_launcher
+from .logs import log_access
+from .metrics import Metrics
+from .readiness import Readiness
 from .reconcile import reconcile_forever
 from .rest.routes import add_routes
 from .scan_watch import ScanWatcher
@@ -80,13 +84,17 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             launcher=launcher,
             skydriver_address=settings.public_address(port),
             watcher=ScanWatcher(database),
+            metrics=Metrics(),
         )
+        readiness = Readiness(database, settings.launcher)
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
-        handler_args.update(service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes)
+        handler_args.update(
+            service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes, readiness=readiness
+        )
         # no rest_tools route stats: they keep latencies per URL path (one entry per scan id, never freed), compute
         # quantiles on every request, and answer 503 at random when slow, which an alert POST must never get
         handler_args["route_stats"] = None
-        rest = RestServer()
+        rest = RestServer(log_function=log_access)  # one access line per request (skydriver.logs)
         rest.max_body_size = settings.max_body_bytes  # (RestServer ignores its constructor's max_body_size)
         add_routes(rest, handler_args)
         rest.startup(address=settings.rest_host, port=port)
@@ -94,12 +102,16 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         await database.close()
         raise
     driver = SkyDriver(settings, database, launcher, service, rest, port)
-    driver.background.append(asyncio.create_task(TeardownLoop(settings, database, launcher).run_forever()))
-    driver.background.append(asyncio.create_task(service.watcher.run_forever()))
+    loops: dict[str, Coroutine[Any, Any, None]] = {
+        "teardown": TeardownLoop(settings, database, launcher).run_forever(),
+        "scan-watcher": service.watcher.run_forever(),
+    }
     if launcher is not None:
-        runner = BacklogRunner(settings, database, launcher, service.skydriver_address)
-        driver.background.append(asyncio.create_task(runner.run_forever()))
-        driver.background.append(asyncio.create_task(reconcile_forever(settings, database, launcher)))
+        loops["backlog"] = BacklogRunner(settings, database, launcher, service.skydriver_address).run_forever()
+        loops["reconcile"] = reconcile_forever(settings, database, launcher)
+    for name, loop in loops.items():
+        readiness.loops[name] = task = asyncio.create_task(loop, name=name)
+        driver.background.append(task)
     LOGGER.info(
         "SkyDriver serving at %s (launcher: %s, auth: %s)", driver.address, settings.launcher, "on" if settings.auth_enabled else "off"
     )

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from skyreader import SkyScanResult
 
+from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.models import ResultSummary
 from skydriver.server import SkyDriver
-from tests.conftest import RESULTS, scan_body
+from tests.conftest import scan_body
 from tests.http_client import HttpClient
 
 PROGRESS = {

@@ -14,7 +14,8 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import MODERN_EVENT, scan_body
+from examples.sample_data import MODERN_EVENT
+from tests.conftest import scan_body
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 

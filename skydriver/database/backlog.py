@@ -52,3 +52,8 @@ class BacklogStore:
 
     async def count(self) -> int:
         return await self.collection.count_documents({})
+
+    async def oldest_created(self) -> dt.datetime | None:
+        """When the longest-waiting scan was accepted (None with an empty backlog; for metrics)."""
+        oldest = await self.collection.find_one({}, {"_id": 0, "created": 1}, sort=[("created", 1)])
+        return oldest["created"] if oldest else None

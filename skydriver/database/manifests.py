@@ -8,6 +8,7 @@ benchmarks/README.md).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -152,3 +153,8 @@ class ManifestStore:
         """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""
         cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, WATCHED)
         return [doc async for doc in cursor]
+
+    async def count_by_launch_status(self, statuses: tuple[str, ...]) -> dict[str, int]:
+        """How many scans are in each launch status (one indexed count each; for metrics)."""
+        counts = await asyncio.gather(*(self.collection.count_documents({"launch.status": s}) for s in statuses))
+        return dict(zip(statuses, counts, strict=True))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,12 +23,16 @@ from rest_tools.server import RestHandler
 from .. import json_codec
 from ..auth import requires
 from ..errors import ArgumentError, BadRequest, BodyTooLarge, ServiceUnavailable, SkyDriverError
+from ..logs import REQUEST_ID, SCAN_ID
 from ..models import SCAN_ID_PATTERN, NoArgs
+from ..readiness import Readiness
 from ..scans import ScanService
 
 LOGGER = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
 INTERNAL_ERROR = "internal error (logged by SkyDriver)"
+REQUEST_ID_HEADER = "X-Request-ID"  # a caller's own id is kept (and echoed) when it is short and plain
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +67,8 @@ def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable
         async def parsed(self: BaseHandler, *path_args: str) -> Any:
             try:
                 scan_ids = [checked_scan_id(arg) for arg in path_args]
+                if scan_ids:
+                    SCAN_ID.set(scan_ids[0])  # every log line of this request names its scan
                 values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
                 if op.header:
                     self.check_header(op.header)
@@ -120,9 +128,14 @@ class BaseHandler(RestHandler):
     Bodies are streamed in so an oversized one is refused (413, with the reason) before it is read into memory.
     """
 
-    def initialize(self, service: ScanService, role_mapping: Any, max_body_bytes: int, **kwargs: Any) -> None:  # type: ignore[override]
+    def initialize(  # type: ignore[override]
+        self, service: ScanService, role_mapping: Any, max_body_bytes: int, readiness: Readiness, route_template: str,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().initialize(**kwargs)
         self.service = service
+        self.readiness = readiness
+        self.route_template = route_template  # for metrics and the access log: never the raw path
         self.role_mapping = role_mapping
         self.max_body_bytes = max_body_bytes
         self._body: tuple[dict[str, Any], bool] | None = None
@@ -131,6 +144,10 @@ class BaseHandler(RestHandler):
 
     def prepare(self) -> None:
         super().prepare()
+        given = self.request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex[:16]
+        REQUEST_ID.set(request_id)
+        self.set_header(REQUEST_ID_HEADER, request_id)
         declared = self.request.headers.get("Content-Length", "0")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise BodyTooLarge(f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
@@ -207,6 +224,11 @@ class BaseHandler(RestHandler):
         if self.request.query_arguments:
             raise BadRequest(f"unexpected query arguments: {', '.join(self.request.query_arguments)}")
         return model.model_validate(self.json_body()[0])
+
+    def on_finish(self) -> None:
+        self.service.metrics.observe_request(
+            self.route_template, self.request.method or "", self.get_status(), self.request.request_time()
+        )
 
     def compute_etag(self) -> None:
         """No ETags: tornado would hash every response (a SHA-1 over 244 kB results and 480 kB events, ~5% of the

@@ -13,6 +13,7 @@ from typing import Any
 from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation
+from .operations import HealthHandler, MetricsHandler, ReadinessHandler
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
@@ -39,6 +40,9 @@ class Route:
 
 
 ROUTES: list[Route] = [
+    Route("/healthz", HealthHandler),
+    Route("/readyz", ReadinessHandler),
+    Route("/metrics", MetricsHandler),
     Route("/scans", ScansHandler),
     Route("/scan", ScanLaunchHandler),
     Route("/scan/manifest/{scan_id}", ManifestReportHandler),
@@ -61,7 +65,9 @@ class UnknownRouteHandler(BaseHandler):
 
 def add_routes(server: Any, handler_args: dict[str, Any]) -> None:
     for route in ROUTES:
-        server.add_route(route.pattern, route.handler, handler_args)
+        server.add_route(route.pattern, route.handler, {**handler_args, "route_template": route.path})
     for pattern, handler, args in dashboard_routes():  # static pages: no API arguments, no auth
         server.add_route(pattern, handler, args)
-    server.app_args.update(default_handler_class=UnknownRouteHandler, default_handler_args=handler_args)
+    server.app_args.update(
+        default_handler_class=UnknownRouteHandler, default_handler_args={**handler_args, "route_template": "(unrouted)"}
+    )

@@ -24,10 +24,11 @@ import pytest_asyncio
 from k8s_api_emulator import KubernetesApiEmulator
 from kubernetes import client
 
+from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.config import Settings
 from skydriver.launchers.kubernetes import KubernetesLauncher
 from skydriver.server import SkyDriver, start
-from tests.conftest import RESULTS, make_settings, scan_body, token
+from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file

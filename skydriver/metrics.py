@@ -1,0 +1,56 @@
+"""Prometheus metrics, with prometheus_client: requests by route template (never by raw path, so scan ids never
+become label values), scans by launch status and the backlog (read from the database when scraped), and what the
+scanner reports. No label ever holds a token, a user name or a scan id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .database import Database
+from .models import LaunchStatus
+
+LAUNCH_STATUSES: tuple[str, ...] = typing.get_args(LaunchStatus.model_fields["status"].annotation)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """One registry per SkyDriver (tests run several in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("skydriver_http_requests", "HTTP requests answered", ["route", "method", "status_class"], registry=r)
+        self.request_seconds = Histogram(
+            "skydriver_http_request_duration_seconds", "time to answer a request", ["route", "method"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.scans = Gauge("skydriver_scans", "scans by launch status (deleted ones included)", ["launch_status"], registry=r)
+        self.backlog_depth = Gauge("skydriver_backlog_depth", "scans waiting to be launched", registry=r)
+        self.backlog_oldest_age = Gauge(
+            "skydriver_backlog_oldest_age_seconds", "how long the longest-waiting scan has waited (0: none waits)", registry=r
+        )
+        self.progress_reports = Counter("skydriver_progress_reports", "progress reports received from scanners", registry=r)
+        self.result_bytes = Counter("skydriver_result_bytes", "bytes of results received from scanners", registry=r)
+        self.results = Counter("skydriver_results", "results received from scanners", ["kind"], registry=r)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, f"{status // 100}xx").inc()
+        self.request_seconds.labels(route, method).observe(seconds)
+
+    async def scrape(self, database: Database) -> bytes:
+        """The text exposition, after reading the gauges that live in the database."""
+        counts = await database.manifests.count_by_launch_status(LAUNCH_STATUSES)
+        for status, count in counts.items():
+            self.scans.labels(status).set(count)
+        self.backlog_depth.set(await database.backlog.count())
+        oldest = await database.backlog.oldest_created()
+        self.backlog_oldest_age.set((dt.datetime.now(dt.UTC) - _aware(oldest)).total_seconds() if oldest else 0)
+        return generate_latest(self.registry)
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    """PyMongo returns naive UTC datetimes unless asked otherwise."""
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

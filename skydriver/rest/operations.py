@@ -1,0 +1,52 @@
+"""Routes for operators and their tools: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from importlib.metadata import version
+
+from .. import json_codec
+from ..auth import PUBLIC
+from ..errors import Forbidden
+from ..models import HealthStatus, NoArgs, Readiness
+from .base import BaseHandler, operation
+
+VERSION = version("skydriver")
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class HealthHandler(BaseHandler):
+    @operation("Liveness: the process and its event loop answer", PUBLIC, response=HealthStatus)
+    async def get(self, _: NoArgs) -> None:
+        self.write_json(json_codec.dumps({"status": "ok", "version": VERSION}))
+
+
+class ReadinessHandler(BaseHandler):
+    @operation("Readiness: database reachable within 1 s, background loops alive (503 when not)", PUBLIC, response=Readiness)
+    async def get(self, _: NoArgs) -> None:
+        ready, checks = await self.readiness.report()
+        self.set_status(200 if ready else 503)
+        self.write_json(json_codec.dumps({"ready": ready, "checks": checks}))
+
+
+class MetricsHandler(BaseHandler):
+    @operation(
+        "Prometheus metrics: with METRICS_TOKEN set, that bearer token; else loopback and private networks only",
+        PUBLIC, media_type=METRICS_MEDIA_TYPE,
+    )  # fmt: skip
+    async def get(self, _: NoArgs) -> None:
+        self._check_scraper()
+        self.set_header("Content-Type", METRICS_MEDIA_TYPE)
+        self.write(await self.service.metrics.scrape(self.service.database))
+
+    def _check_scraper(self) -> None:
+        token = self.service.settings.metrics_token
+        if token:
+            given = self.request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                raise Forbidden("metrics need the METRICS_TOKEN bearer token")
+            return
+        client = ipaddress.ip_address(self.request.remote_ip or "0.0.0.0")
+        if not (client.is_loopback or client.is_private):
+            raise Forbidden("metrics are served to loopback and private-network clients only (or set METRICS_TOKEN)")
