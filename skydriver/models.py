@@ -263,8 +263,10 @@ class ResultSummary(BaseModel):
 
     best_fit: BestFit | None = Field(description="null while no pixel has a finite llh")
     pixel_counts: dict[str, int] = Field(description="rows per nside-N key")
-    contour_levels_2dllh: dict[str, float]
-    contour_areas_deg2: dict[str, float]
+    contour_levels_2dllh: dict[str, float] = Field(description="level name -> threshold on 2*(llh - best llh) (Wilks)")
+    contour_areas_deg2: dict[str, float] = Field(description="inside the interpolated contour lines, as skyreader reports them")
+    pixel_areas_deg2: dict[str, float] = Field(description="of the whole pixels at or under each level")
+    contours: dict[str, list[list[list[float]]]] = Field(description="per level, closed [[RA, Dec], ...] rings in degrees")
     scanned_area_deg2: float
 
 

@@ -169,16 +169,31 @@ async def test_result_reads_fall_back_to_the_manifest_without_the_mirror(driver:
 
 
 async def test_summary_and_skymap_png(user: HttpClient, system: HttpClient, scan_id: str) -> None:
-    assert (await user.get(f"/scan/{scan_id}/result/summary")).status == 404
     _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
+    partial = {"nside-8": final["nside-8"]}
+    await system.put(f"/scan/result/{scan_id}", {"skyscan_result": partial, "is_final": False})
+    assert (await user.get(f"/scan/{scan_id}/result/summary")).json()["pixel_counts"] == {"nside-8": 768}
     await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
     response = await user.get(f"/scan/{scan_id}/result/summary")
     assert response.headers["Content-Type"] == "application/json"
     summary = response.json()
     ResultSummary.model_validate(summary)  # the response model the route declares (and schemas/ documents)
-    assert summary["pixel_counts"] == {"nside-8": 768, "nside-64": 896, "nside-512": 1926}
+    assert summary["pixel_counts"] == {"nside-8": 768, "nside-64": 896, "nside-512": 1926}  # the new version, not the cached one
+    assert 0 < summary["contour_areas_deg2"]["50%"] < summary["contour_areas_deg2"]["90%"]
     assert -90 <= summary["best_fit"]["dec_deg"] <= 90
     for zoom in ("false", "true"):
         png = await user.get(f"/scan/{scan_id}/skymap.png", query={"zoom": zoom})
         assert png.status == 200 and png.headers["Content-Type"] == "image/png"
         assert png.body.startswith(b"\x89PNG\r\n\x1a\n") and len(png.body) > 10_000
+
+
+async def test_science_routes_before_the_first_result_say_so(user: HttpClient, scan_id: str) -> None:
+    """409, not 404: the scan exists, its result has not arrived; 404 stays for unknown and deleted scans."""
+    for path in ("result/summary", "skymap.png"):
+        waiting = await user.get(f"/scan/{scan_id}/{path}")
+        assert waiting.status == 409 and waiting.headers["Content-Type"] == "application/json"
+        assert "has no result yet" in waiting.json()["error"]
+        assert (await user.get(f"/scan/{'0' * 32}/{path}")).status == 404
+    await user.delete(f"/scan/manifest/{scan_id}")
+    for path in ("result/summary", "skymap.png"):
+        assert (await user.get(f"/scan/{scan_id}/{path}")).status == 404

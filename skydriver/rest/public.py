@@ -89,25 +89,27 @@ class ScanHandler(BaseHandler):
 
 
 class ResultSummaryHandler(BaseHandler):
-    """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas."""
+    """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas and lines (409 before the first result)."""
 
-    @operation("Best fit, pixel counts, contour areas", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
+    @operation("Best fit, pixel counts, contour areas and lines", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
     async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
-        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
-        from ..results.summary import summarize  # healpy is slow to import: only when a summary is asked for
+        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
+        from ..results.analysis import analyse  # healpy is slow to import: only when a summary is asked for
 
-        summary = await asyncio.to_thread(summarize, result)
-        self.write_json(json_codec.dumps(summary, json_codec.has_non_finite(summary)))
+        analysis = await asyncio.to_thread(analyse, stored.json)
+        self.write_json(analysis.summary_json)
 
 
 class SkymapHandler(BaseHandler):
-    """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit)."""
+    """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit; 409 before the
+    first result)."""
 
     @operation("Sky map of the current result", (USER, SYSTEM), arguments=SkymapArgs, media_type="image/png")
     async def get(self, scan_id: str, args: SkymapArgs) -> None:
-        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
-        from ..results.skymap import render_png  # matplotlib is slow to import: only when a map is asked for
+        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
+        from ..results.analysis import analyse  # healpy and matplotlib are slow to import: only when a map is asked for
+        from ..results.skymap import render_png
 
-        png = await asyncio.to_thread(render_png, result, args.zoom)
+        png = await asyncio.to_thread(lambda: render_png(analyse(stored.json), args.zoom))
         self.set_header("Content-Type", "image/png")
         self.write(png)

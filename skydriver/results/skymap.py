@@ -18,8 +18,9 @@ from matplotlib.colors import Colormap, Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from .pixels import NsidePixels, llh_pixels
-from .summary import CONTOUR_LEVELS_2DLLH, summarize
+from .analysis import ResultAnalysis
+from .pixels import NsidePixels
+from .summary import CONTOUR_LEVELS_2DLLH
 
 FULL_SKY_GRID = (720, 360)
 """Image cells (RA, Dec) of the Mollweide map: 0.5 deg, finer than nside-64 pixels (0.9 deg); finer
@@ -40,17 +41,16 @@ ZOOM_FIGURE_SIZE = (7.5, 7.8)
 """Inches; the PNG is 750 x 780 pixels."""
 
 
-def render_png(result: dict, zoom: bool = False) -> bytes:
+def render_png(analysis: ResultAnalysis, zoom: bool = False) -> bytes:
     """A PNG of 2*(llh - best llh) for a validated result: the full sky (Mollweide, RA increasing to the
     left, as astronomers draw it) or, with `zoom`, a gnomonic view centred on the best fit with the 50%
     and 90% contours. A result without any finite llh yet gives an empty sky with a note."""
-    levels = llh_pixels(result)
-    summary = summarize(result)
+    levels, summary = analysis.levels, analysis.summary
     best_fit = summary["best_fit"]
     zoomed = zoom and best_fit is not None
     figure = Figure(figsize=ZOOM_FIGURE_SIZE if zoomed else FULL_SKY_FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(_title(result, levels), fontsize=12)
+    figure.suptitle(_title(analysis.metadata, levels), fontsize=12)
     if zoomed:
         _draw_zoom(figure, levels, summary)
     else:
@@ -180,10 +180,9 @@ def _format_area(area_deg2: float) -> str:
     return f"{area_deg2:,.0f}" if area_deg2 >= 1000 else f"{area_deg2:.3g}"
 
 
-def _title(result: dict, levels: Sequence[NsidePixels]) -> str:
-    if not result:
+def _title(metadata: dict, levels: Sequence[NsidePixels]) -> str:
+    if not metadata:
         return "skyscan result: no pixels yet"
-    metadata = next(iter(result.values()))["metadata"]
     run, event, kind, mjd = (metadata.get(name) for name in ("run_id", "event_id", "event_type", "mjd"))
     mjd_text = f"{mjd:.5f}" if isinstance(mjd, (int, float)) else str(mjd)
     nsides = ", ".join(str(level.nside) for level in levels)

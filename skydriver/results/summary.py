@@ -16,7 +16,12 @@ quantiles for 2 degrees of freedom), which it draws and reports as the 50% and 9
 
 
 def summarize(result: dict) -> dict[str, Any]:
-    """Summarise a validated `skyscan_result` as a JSON-able dict.
+    """Summarise a validated `skyscan_result` as a JSON-able dict (see `summarize_pixels`)."""
+    return summarize_pixels(llh_pixels(result))
+
+
+def summarize_pixels(levels: list[NsidePixels]) -> dict[str, Any]:
+    """Summarise the pixels of a validated `skyscan_result` as a JSON-able dict.
 
     - `best_fit`: the pixel with the smallest finite llh over all nsides (on equal llh the finest nside,
       then the lowest index), with its direction from `healpy.pix2ang` in RING ordering as skyreader and
@@ -36,7 +41,6 @@ def summarize(result: dict) -> dict[str, Any]:
     - `scanned_area_deg2`: the area covered by any scanned pixel (the full sky, 41252.96 deg^2, once the
       first nside is complete).
     """
-    levels = llh_pixels(result)
     areas = uncovered_areas_deg2(levels)
     best_fit = _best_fit(levels)
     pixel_areas = {name: 0.0 for name in CONTOUR_LEVELS_2DLLH}
