@@ -38,10 +38,13 @@ MANIFEST_FIELDS = (
 
 @dataclasses.dataclass(frozen=True)
 class StoredResult:
-    """A result's JSON text as stored, with its scan's manifest (for the provenance of files made from it)."""
+    """A result's JSON text as stored, and where it came from (for the header of files made from it)."""
 
     json: bytes
-    manifest: dict[str, Any]
+    scan_id: str
+    scanner_image_tag: str
+    reco_algo: str
+    requested_nsides: dict[str, int]
 
 
 def manifest_json(doc: dict[str, Any], event_json: bytes | None) -> bytes:
@@ -264,7 +267,8 @@ class ScanService:
             raise NoResultYet(scan_id)
         if doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
-        return StoredResult(doc["json"], manifest)
+        request = manifest["request"]
+        return StoredResult(doc["json"], scan_id, manifest["docker_tag"], request["reco_algo"], request["nsides"])
 
     # ----------------------------------------------------------------------------------------------------------------
     # scanner-facing routes

@@ -13,7 +13,7 @@ from typing import Any
 from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation
-from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
+from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapFitsHandler, SkymapHandler
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
@@ -47,6 +47,7 @@ ROUTES: list[Route] = [
     Route("/scan/{scan_id}/result", ResultReportHandler),
     Route("/scan/{scan_id}/result/summary", ResultSummaryHandler),
     Route("/scan/{scan_id}/skymap.png", SkymapHandler),
+    Route("/scan/{scan_id}/skymap.fits", SkymapFitsHandler),
     Route("/scan/{scan_id}/events", ScanEventsHandler),
     Route("/scan/{scan_id}", ScanHandler),
 ]
