@@ -1,5 +1,6 @@
 """render_png: real PNGs of real results, full sky and zoomed, safe to render from several threads."""
 
+import dataclasses
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from examples.sample_data import RESULTS_DIR
 from skydriver.results.analysis import ResultAnalysis, analyse
 from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE, render_png
 
@@ -70,3 +72,19 @@ def test_renders_in_threads_match_lone_renders(
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(lambda job: render_png(job[0], zoom=job[1]), jobs))
     assert together == [production_pngs[True], version_1_alone, production_pngs[False]]
+
+
+def _red_pixels(png: bytes) -> int:
+    """Pixels of the 90% line's pure red, which the plasma colour map never produces."""
+    rgb = _decode(png)[..., :3]
+    return int(np.sum((rgb[..., 0] > 0.9) & (rgb[..., 1] < 0.1) & (rgb[..., 2] < 0.1)))
+
+
+@pytest.mark.parametrize("zoom", [False, True], ids=["full-sky", "zoom"])
+def test_both_modes_draw_the_summary_contour_lines(zoom: bool) -> None:
+    """The lines drawn are the summary's: the picture and the numbers come from one computation."""
+    analysis = analyse(next(RESULTS_DIR.glob("millipede_wilks__run00127907*.json")).read_bytes())  # a 1,034 deg² 90% region
+    without_lines = dataclasses.replace(analysis, summary={**analysis.summary, "contours": {"50%": [], "90%": []}})
+    legend_only = _red_pixels(render_png(without_lines, zoom=zoom))  # the legend's sample line
+    assert 0 < legend_only < 100
+    assert _red_pixels(render_png(analysis, zoom=zoom)) > legend_only + 300
