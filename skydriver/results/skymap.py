@@ -20,7 +20,6 @@ from matplotlib.ticker import FuncFormatter
 
 from .analysis import ResultAnalysis
 from .pixels import NsidePixels
-from .summary import CONTOUR_LEVELS_2DLLH
 
 FULL_SKY_GRID = (720, 360)
 """Image cells (RA, Dec) of the Mollweide map: 0.5 deg, finer than nside-64 pixels (0.9 deg); finer

@@ -26,6 +26,7 @@ from .coverage import outermost_runs
 from .pixels import NsidePixels
 from .summary import CONTOUR_LEVELS_2DLLH
 
+
 @dataclasses.dataclass(frozen=True)
 class Provenance:
     """Where a result came from, for the FITS header."""
