@@ -93,6 +93,17 @@ class IdempotencyKeyTaken(IdempotencyConflict):
         self.key = key
 
 
+class NoResultYet(SkyDriverError, LookupError):
+    """The scan exists but its scanner has not sent a result yet: nothing to summarise or draw (not a 404: the
+    scan is there, and asking again later will succeed)."""
+
+    status = 409
+
+    def __init__(self, scan_id: str):
+        super().__init__(f"scan {scan_id!r} has no result yet: its scanner has not sent one (the manifest's progress shows how far it is)")
+        self.scan_id = scan_id
+
+
 class BodyTooLarge(SkyDriverError):
     """The request body is over SKYDRIVER_MAX_BODY_BYTES."""
 

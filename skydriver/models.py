@@ -111,6 +111,23 @@ class IncludeDeletedArgs(_QueryArgs):
     include_deleted: bool = False
 
 
+MAX_FLAT_NSIDE = 512
+"""The finest single-resolution FITS map served: 3.1 M pixels, a 50 MB file (as large as skyreader's own)."""
+
+
+class SkymapFitsArgs(IncludeDeletedArgs):
+    """GET skymap.fits."""
+
+    flat: int | None = Field(default=None, description=f"a single-resolution map at this nside (a power of two up to {MAX_FLAT_NSIDE}) instead of the multi-order one")
+
+    @field_validator("flat")
+    @classmethod
+    def _power_of_two(cls, value: int | None) -> int | None:
+        if value is not None and not (1 <= value <= MAX_FLAT_NSIDE and value & (value - 1) == 0):
+            raise ValueError(f"must be a power of two from 1 to {MAX_FLAT_NSIDE}, not {value}")
+        return value
+
+
 class ManifestGetArgs(IncludeDeletedArgs):
     include_event: bool = Field(True, description="false leaves out event_i3live_json_dict (it is 100-500 kB)")
     wait: float = Field(0, ge=0, le=60, description="answer as soon as the scan changes (state, progress, result), or after this many seconds")
@@ -263,8 +280,10 @@ class ResultSummary(BaseModel):
 
     best_fit: BestFit | None = Field(description="null while no pixel has a finite llh")
     pixel_counts: dict[str, int] = Field(description="rows per nside-N key")
-    contour_levels_2dllh: dict[str, float]
-    contour_areas_deg2: dict[str, float]
+    contour_levels_2dllh: dict[str, float] = Field(description="level name -> threshold on 2*(llh - best llh) (Wilks)")
+    contour_areas_deg2: dict[str, float] = Field(description="inside the interpolated contour lines, as skyreader reports them")
+    pixel_areas_deg2: dict[str, float] = Field(description="of the whole pixels at or under each level")
+    contours: dict[str, list[list[list[float]]]] = Field(description="per level, closed [[RA, Dec], ...] rings in degrees")
     scanned_area_deg2: float
 
 

@@ -20,7 +20,7 @@ from .database import Database
 from .database.manifests import now
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
-from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, ScanNotFound
+from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, NoResultYet, ScanNotFound
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
@@ -35,6 +35,17 @@ MANIFEST_FIELDS = (
     "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
     "scan_metadata", "progress", "complete", "docker_tag",
 )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredResult:
+    """A result's JSON text as stored, and where it came from (for the header of files made from it)."""
+
+    json: bytes
+    scan_id: str
+    scanner_image_tag: str
+    reco_algo: str
+    requested_nsides: dict[str, int]
 
 
 def manifest_json(doc: dict[str, Any], event_json: bytes | None) -> bytes:
@@ -249,13 +260,17 @@ class ScanService:
             result = None
         return b'{"manifest":' + manifest + b',"result":' + result_json(result) + b"}"
 
-    async def get_skyscan_result(self, scan_id: str, include_deleted: bool) -> dict[str, Any]:
-        """The decoded ``skyscan_result`` (for the summary and the sky map); ScanNotFound if none was written."""
-        await self.database.manifests.get(scan_id, include_deleted)
+    async def get_stored_result(self, scan_id: str, include_deleted: bool) -> StoredResult:
+        """The stored ``skyscan_result`` (for the summary, the sky maps); NoResultYet before the first one arrives,
+        ScanNotFound for an unknown or deleted scan or a deleted result."""
+        manifest = await self.database.manifests.get(scan_id, include_deleted)
         doc = await self.database.results.get(scan_id)
-        if doc is None or (doc["is_deleted"] and not include_deleted):
+        if doc is None:
+            raise NoResultYet(scan_id)
+        if doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
-        return json_codec.loads(doc["json"])[0]
+        request = manifest["request"]
+        return StoredResult(doc["json"], scan_id, manifest["docker_tag"], request["reco_algo"], request["nsides"])
 
     # ----------------------------------------------------------------------------------------------------------------
     # scanner-facing routes

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 from typing import Any
 
 import pytest
+from astropy.io import fits
 from skyreader import SkyScanResult
 
 from examples.sample_data import RESULTS_DIR as RESULTS
@@ -170,16 +172,52 @@ async def test_result_reads_fall_back_to_the_manifest_without_the_mirror(driver:
 
 
 async def test_summary_and_skymap_png(user: HttpClient, system: HttpClient, scan_id: str) -> None:
-    assert (await user.get(f"/scan/{scan_id}/result/summary")).status == 404
     _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
+    partial = {"nside-8": final["nside-8"]}
+    await system.put(f"/scan/result/{scan_id}", {"skyscan_result": partial, "is_final": False})
+    assert (await user.get(f"/scan/{scan_id}/result/summary")).json()["pixel_counts"] == {"nside-8": 768}
     await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
     response = await user.get(f"/scan/{scan_id}/result/summary")
     assert response.headers["Content-Type"] == "application/json"
     summary = response.json()
     ResultSummary.model_validate(summary)  # the response model the route declares (and schemas/ documents)
-    assert summary["pixel_counts"] == {"nside-8": 768, "nside-64": 896, "nside-512": 1926}
+    assert summary["pixel_counts"] == {"nside-8": 768, "nside-64": 896, "nside-512": 1926}  # the new version, not the cached one
+    assert 0 < summary["contour_areas_deg2"]["50%"] < summary["contour_areas_deg2"]["90%"]
     assert -90 <= summary["best_fit"]["dec_deg"] <= 90
     for zoom in ("false", "true"):
         png = await user.get(f"/scan/{scan_id}/skymap.png", query={"zoom": zoom})
         assert png.status == 200 and png.headers["Content-Type"] == "image/png"
         assert png.body.startswith(b"\x89PNG\r\n\x1a\n") and len(png.body) > 10_000
+
+
+async def test_science_routes_before_the_first_result_say_so(user: HttpClient, scan_id: str) -> None:
+    """409, not 404: the scan exists, its result has not arrived; 404 stays for unknown and deleted scans."""
+    for path in ("result/summary", "skymap.png", "skymap.fits"):
+        waiting = await user.get(f"/scan/{scan_id}/{path}")
+        assert waiting.status == 409 and waiting.headers["Content-Type"] == "application/json"
+        assert "has no result yet" in waiting.json()["error"]
+        assert (await user.get(f"/scan/{'0' * 32}/{path}")).status == 404
+    await user.delete(f"/scan/manifest/{scan_id}")
+    for path in ("result/summary", "skymap.png", "skymap.fits"):
+        assert (await user.get(f"/scan/{scan_id}/{path}")).status == 404
+
+
+async def test_skymap_fits(user: HttpClient, system: HttpClient, scan_id: str) -> None:
+    """Route-level: content type, file name, provenance from the scan's manifest, and the flat argument checked."""
+    _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
+    await system.put(f"/scan/result/{scan_id}", {"skyscan_result": final, "is_final": True})
+    multi_order = await user.get(f"/scan/{scan_id}/skymap.fits")
+    assert multi_order.status == 200 and multi_order.headers["Content-Type"] == "application/fits"
+    assert f'filename="{scan_id}.multiorder.fits"' in multi_order.headers["Content-Disposition"]
+    with fits.open(io.BytesIO(multi_order.body)) as hdus:
+        header = hdus[1].header
+        assert (header["ORDERING"], header["SCAN_ID"], header["RECOALGO"]) == ("NUNIQ", scan_id, "millipede_wilks")
+        assert header["SCANNER"] == (await user.get(f"/scan/{scan_id}/manifest")).json()["docker_tag"]
+        assert len(hdus[1].data) > 3590 - 768  # coarse pixels under finer ones are left out
+    flat = await user.get(f"/scan/{scan_id}/skymap.fits", query={"flat": "8"})
+    assert flat.status == 200 and f'filename="{scan_id}.nside_8.fits"' in flat.headers["Content-Disposition"]
+    with fits.open(io.BytesIO(flat.body)) as hdus:
+        assert (hdus[1].header["ORDERING"], hdus[1].header["NSIDE"], len(hdus[1].data)) == ("RING", 8, 768)
+    for bad in ("3", "1024", "0", "x"):
+        refused = await user.get(f"/scan/{scan_id}/skymap.fits", query={"flat": bad})
+        assert refused.status == 400 and "argument 'flat'" in refused.json()["error"]

@@ -70,6 +70,7 @@ async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: Sk
     await page.screenshot(path=str(tmp_path / "scan-in-progress.png"), full_page=True)
     await expect(page.locator("#skymap-figure")).to_be_visible(timeout=90_000)
     await expect(page.locator("#skymap")).to_have_attribute("src", re.compile("^blob:"))
+    await expect(page.locator("#fits")).to_be_visible()
     await page.screenshot(path=str(tmp_path / "scan-finished.png"), full_page=True)
 
     summary = (await user.get(f"/scan/{scan_id}/result/summary")).json()

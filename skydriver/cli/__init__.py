@@ -74,7 +74,7 @@ def _finish(client: SkyDriverClient, console: Console, view: ScanView, output: P
     best, areas = summary["best_fit"], summary["contour_areas_deg2"]
     console.print(
         f"best fit: RA {best['ra_deg']:.2f} deg, Dec {best['dec_deg']:+.2f} deg (nside {best['nside']}); "
-        f"50% / 90% areas {areas['50%']:.2f} / {areas['90%']:.2f} deg^2", highlight=False, soft_wrap=True,
+        f"50% / 90% areas {areas['50%']:.3g} / {areas['90%']:.3g} deg^2", highlight=False, soft_wrap=True,
     )  # fmt: skip
     if output:
         output.write_bytes(client.skymap_png(view.scan_id, zoom=zoom))

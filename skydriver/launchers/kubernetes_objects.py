@@ -120,6 +120,18 @@ def env_vars(env: EnvPlan) -> list[client.V1EnvVar]:
     return entries
 
 
+# Pod Security "restricted": no root, no privilege escalation, no capabilities, the runtime's seccomp profile. The
+# scanner image must run as an arbitrary non-root user (fsGroup makes /common-space writable for it).
+SCAN_POD_UID = 10001
+RESTRICTED_POD = client.V1PodSecurityContext(
+    run_as_non_root=True, run_as_user=SCAN_POD_UID, run_as_group=SCAN_POD_UID, fs_group=SCAN_POD_UID,
+    seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+)  # fmt: skip
+RESTRICTED_CONTAINER = client.V1SecurityContext(
+    allow_privilege_escalation=False, capabilities=client.V1Capabilities(drop=["ALL"])
+)
+
+
 def _common_space_mount() -> client.V1VolumeMount:
     return client.V1VolumeMount(name=COMMON_SPACE_VOLUME, mount_path=scanner_command.COMMON_SPACE)
 
@@ -135,6 +147,7 @@ def _container(
         env=env_vars(env),
         resources=resources,
         volume_mounts=[_common_space_mount()],
+        security_context=RESTRICTED_CONTAINER,
     )
 
 
@@ -154,6 +167,7 @@ def _job(
                 spec=client.V1PodSpec(
                     restart_policy="Never",
                     automount_service_account_token=False,  # scan pods never talk to the Kubernetes API
+                    security_context=RESTRICTED_POD,
                     containers=containers,
                     volumes=[client.V1Volume(name=COMMON_SPACE_VOLUME, empty_dir=client.V1EmptyDirVolumeSource())],
                 ),

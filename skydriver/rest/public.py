@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 
 from .. import json_codec
 from ..auth import SYSTEM, USER
@@ -19,10 +20,12 @@ from ..models import (
     ScanIds,
     ScanWhole,
     SkymapArgs,
+    SkymapFitsArgs,
 )
 from .base import BaseHandler, Header, operation
 
 IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return the scan the first one created")
+SKYDRIVER_VERSION = importlib.metadata.version("skydriver")
 
 
 class ScansHandler(BaseHandler):
@@ -89,25 +92,50 @@ class ScanHandler(BaseHandler):
 
 
 class ResultSummaryHandler(BaseHandler):
-    """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas."""
+    """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas and lines (409 before the first result)."""
 
-    @operation("Best fit, pixel counts, contour areas", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
+    @operation("Best fit, pixel counts, contour areas and lines", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
     async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
-        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
-        from ..results.summary import summarize  # healpy is slow to import: only when a summary is asked for
+        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
+        from ..results.analysis import analyse  # healpy is slow to import: only when a summary is asked for
 
-        summary = await asyncio.to_thread(summarize, result)
-        self.write_json(json_codec.dumps(summary, json_codec.has_non_finite(summary)))
+        analysis = await asyncio.to_thread(analyse, stored.json)
+        self.write_json(analysis.summary_json)
 
 
 class SkymapHandler(BaseHandler):
-    """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit)."""
+    """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit; 409 before the
+    first result)."""
 
     @operation("Sky map of the current result", (USER, SYSTEM), arguments=SkymapArgs, media_type="image/png")
     async def get(self, scan_id: str, args: SkymapArgs) -> None:
-        result = await self.service.get_skyscan_result(scan_id, args.include_deleted)
-        from ..results.skymap import render_png  # matplotlib is slow to import: only when a map is asked for
+        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
+        from ..results.analysis import analyse  # healpy and matplotlib are slow to import: only when a map is asked for
+        from ..results.skymap import render_png
 
-        png = await asyncio.to_thread(render_png, result, args.zoom)
+        png = await asyncio.to_thread(lambda: render_png(analyse(stored.json), args.zoom))
         self.set_header("Content-Type", "image/png")
         self.write(png)
+
+
+class SkymapFitsHandler(BaseHandler):
+    """/scan/SCAN_ID/skymap.fits: the current result as a multi-order HEALPix FITS file (or flat=NSIDE: a
+    single-resolution one); 409 before the first result."""
+
+    @operation("HEALPix FITS map of the current result (multi-order, or flat=NSIDE)", (USER, SYSTEM), arguments=SkymapFitsArgs,
+               media_type="application/fits")
+    async def get(self, scan_id: str, args: SkymapFitsArgs) -> None:
+        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
+        from ..results.analysis import analyse  # healpy and astropy are slow to import: only when a file is asked for
+        from ..results.skymap_fits import Provenance, flat_fits, multi_order_fits
+
+        provenance = Provenance(stored.scan_id, SKYDRIVER_VERSION, stored.scanner_image_tag, stored.reco_algo, stored.requested_nsides)
+        if args.flat is None:
+            fits = await asyncio.to_thread(lambda: multi_order_fits(analyse(stored.json), provenance))
+            name = f"{stored.scan_id}.multiorder.fits"
+        else:
+            fits = await asyncio.to_thread(lambda: flat_fits(analyse(stored.json), provenance, args.flat))
+            name = f"{stored.scan_id}.nside_{args.flat}.fits"
+        self.set_header("Content-Type", "application/fits")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.write(fits)

@@ -14,7 +14,7 @@ from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation
 from .operations import HealthHandler, MetricsHandler, ReadinessHandler
-from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapHandler
+from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapFitsHandler, SkymapHandler
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
@@ -51,6 +51,7 @@ ROUTES: list[Route] = [
     Route("/scan/{scan_id}/result", ResultReportHandler),
     Route("/scan/{scan_id}/result/summary", ResultSummaryHandler),
     Route("/scan/{scan_id}/skymap.png", SkymapHandler),
+    Route("/scan/{scan_id}/skymap.fits", SkymapFitsHandler),
     Route("/scan/{scan_id}/events", ScanEventsHandler),
     Route("/scan/{scan_id}", ScanHandler),
 ]

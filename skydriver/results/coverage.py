@@ -39,14 +39,14 @@ def uncovered_areas_deg2(levels: Sequence[NsidePixels]) -> list[np.ndarray]:
         first_after = np.searchsorted(covered_starts, stops, side="left")
         covered = covered_before[first_after] - covered_before[first_inside]
         areas[position] = (run_length - covered) * finest_pixel_area
-        covered_starts, covered_stops = _outermost_runs(
+        covered_starts, covered_stops = outermost_runs(
             np.concatenate((covered_starts, starts)), np.concatenate((covered_stops, stops))
         )
     return [areas[position] for position in range(len(levels))]
 
 
-def _outermost_runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop runs nested inside others (HEALPix runs never partly overlap); return the rest sorted."""
+def outermost_runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop [start, stop) runs nested inside others (HEALPix pixels' runs never partly overlap); the rest sorted."""
     order = np.lexsort((starts - stops, starts))
     starts, stops = starts[order], stops[order]
     reach_before = np.maximum.accumulate(np.concatenate(([-1], stops[:-1])))

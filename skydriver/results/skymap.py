@@ -18,8 +18,8 @@ from matplotlib.colors import Colormap, Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from .pixels import NsidePixels, llh_pixels
-from .summary import CONTOUR_LEVELS_2DLLH, summarize
+from .analysis import ResultAnalysis
+from .pixels import NsidePixels
 
 FULL_SKY_GRID = (720, 360)
 """Image cells (RA, Dec) of the Mollweide map: 0.5 deg, finer than nside-64 pixels (0.9 deg); finer
@@ -29,9 +29,13 @@ ZOOM_GRID = 400
 ZOOM_EXTENT_LEVEL_2DLLH = 11.83
 """The zoom frames every pixel within 2*(llh - best) of this (skyreader's 3-sigma Wilks level)."""
 ZOOM_HALF_WIDTH_DEG = (0.5, 30.0)
+FULL_SKY_GAMMA = 0.3
+"""The full-sky colour scale is a power law, so the few units near the best fit stand out from thousands."""
 ZOOM_COLOR_MAX_2DLLH = 40.0
 """skyreader's colour-scale maximum for its zoomed maps."""
 CONTOUR_COLORS = {"50%": "black", "90%": "red"}
+GRATICULE_LABEL_STYLE = {"fontsize": 8, "color": "white",
+                         "bbox": {"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.45, "linewidth": 0}}
 COLORMAP = "plasma_r"
 DPI = 100
 FULL_SKY_FIGURE_SIZE = (10.0, 6.4)
@@ -40,27 +44,27 @@ ZOOM_FIGURE_SIZE = (7.5, 7.8)
 """Inches; the PNG is 750 x 780 pixels."""
 
 
-def render_png(result: dict, zoom: bool = False) -> bytes:
+def render_png(analysis: ResultAnalysis, zoom: bool = False) -> bytes:
     """A PNG of 2*(llh - best llh) for a validated result: the full sky (Mollweide, RA increasing to the
     left, as astronomers draw it) or, with `zoom`, a gnomonic view centred on the best fit with the 50%
     and 90% contours. A result without any finite llh yet gives an empty sky with a note."""
-    levels = llh_pixels(result)
-    summary = summarize(result)
+    levels, summary = analysis.levels, analysis.summary
     best_fit = summary["best_fit"]
     zoomed = zoom and best_fit is not None
     figure = Figure(figsize=ZOOM_FIGURE_SIZE if zoomed else FULL_SKY_FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(_title(result, levels), fontsize=12)
+    figure.suptitle(_title(analysis.metadata, levels), fontsize=12)
     if zoomed:
         _draw_zoom(figure, levels, summary)
     else:
-        _draw_full_sky(figure, levels, best_fit)
+        _draw_full_sky(figure, levels, summary)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 
-def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], best_fit: dict | None) -> None:
+def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> None:
+    best_fit = summary["best_fit"]
     axes = figure.add_subplot(projection="mollweide")
     columns, rows = FULL_SKY_GRID
     x_edges = np.linspace(-np.pi, np.pi, columns + 1)
@@ -74,15 +78,26 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], best_fit: dict
         axes.text(0, 0, "no scanned pixels yet", ha="center", va="center", fontsize=14)
         return
     two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
-    norm = PowerNorm(gamma=0.3, vmin=0.0, vmax=max(float(np.nanmax(two_delta)), 1.0))
+    vmax = max(float(np.nanmax(two_delta)), 10.0)
+    norm = PowerNorm(gamma=FULL_SKY_GAMMA, vmin=0.0, vmax=vmax)
     mesh = axes.pcolormesh(x_edges, y_edges, two_delta, norm=norm, cmap=_colormap(), rasterized=True)
     mesh.set_in_layout(False)  # inside the axes anyway; spares the layout pass projecting every cell
+    for name, rings in summary["contours"].items():
+        for ring in rings:
+            ra, dec = np.radians(np.array(ring)).T
+            x_ring = (np.pi - ra + np.pi) % (2 * np.pi) - np.pi
+            for piece_x, piece_dec in _split_at_edge(x_ring, dec):
+                axes.plot(piece_x, piece_dec, color=CONTOUR_COLORS[name], linewidth=1.5)
     axes.plot(np.pi - np.radians(best_fit["ra_deg"]), np.radians(best_fit["dec_deg"]),
-              marker="*", markersize=14, color="cyan", markeredgecolor="black", linestyle="none",
+              marker="*", markersize=12, color="cyan", markeredgecolor="black", linestyle="none",
               label=_best_fit_label(best_fit))
-    axes.legend(loc="lower right", fontsize=9, framealpha=0.8)
-    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, pad=0.06)
-    colorbar.set_label(r"$-2\,\Delta \ln L$")
+    _contour_legend(axes, summary)
+    axes.legend(loc="lower right", bbox_to_anchor=(1.0, -0.12), fontsize=9, framealpha=0.9)
+    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, pad=0.08,
+                               ticks=_spread_ticks(vmax, FULL_SKY_GAMMA))
+    colorbar.ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 10 else f"{value:g}"))
+    colorbar.ax.tick_params(labelsize=9)
+    colorbar.set_label(r"$-2\,\Delta \ln L$  (colour scale compressed towards the best fit)")
 
 
 def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> None:
@@ -96,22 +111,45 @@ def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> 
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(edges, edges, two_delta, cmap=_colormap(), rasterized=True,
                            norm=Normalize(vmin=0.0, vmax=ZOOM_COLOR_MAX_2DLLH))
-    _draw_graticule(axes, east, north, theta, phi, best_fit["ra_deg"])
-    areas = summary["contour_areas_deg2"]
-    for name, level in CONTOUR_LEVELS_2DLLH.items():
-        axes.contour(east, north, np.nan_to_num(two_delta, nan=np.inf), levels=[level],
-                     colors=[CONTOUR_COLORS[name]], linewidths=1.5)
-        axes.plot([], [], color=CONTOUR_COLORS[name], label=f"{name}: {_format_area(areas[name])} deg²")
-    axes.plot(0, 0, marker="*", markersize=14, color="cyan", markeredgecolor="black",
+    _draw_graticule(axes, east, north, theta, phi, best_fit["ra_deg"], half_width)
+    for name, rings in summary["contours"].items():
+        for ring in rings:
+            ring_east, ring_north = _sphere_to_gnomonic(best_fit["ra_deg"], best_fit["dec_deg"], np.array(ring))
+            axes.plot(ring_east, ring_north, color=CONTOUR_COLORS[name], linewidth=1.5, zorder=3)
+    axes.plot(0, 0, marker="*", markersize=9, color="cyan", markeredgecolor="black",
               linestyle="none", label=_best_fit_label(best_fit))
+    _contour_legend(axes, summary)
     axes.set_xlim(half_width, -half_width)  # east to the left, as on the sky
+    axes.set_ylim(-half_width, half_width)
     axes.set_aspect("equal")
     axes.set_xlabel("east of best fit [deg, gnomonic]")
     axes.set_ylabel("north of best fit [deg, gnomonic]")
-    axes.legend(loc="upper right", fontsize=9, framealpha=0.85)
-    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.7, pad=0.09,
+    axes.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.7, pad=0.02,
                                extend="max")
     colorbar.set_label(r"$-2\,\Delta \ln L$")
+
+
+def _contour_legend(axes: Axes, summary: dict) -> None:
+    """Legend entries for the contour lines, with the areas the summary reports."""
+    for name, area in summary["contour_areas_deg2"].items():
+        axes.plot([], [], color=CONTOUR_COLORS[name], linewidth=1.5, label=f"{name}: {_format_area(area)} deg²")
+
+
+def _split_at_edge(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A line in Mollweide x (radians) cut where it leaves one side of the map and enters the other."""
+    cuts = np.flatnonzero(np.abs(np.diff(x)) > np.pi) + 1
+    return list(zip(np.split(x, cuts), np.split(y, cuts), strict=True))
+
+
+def _spread_ticks(vmax: float, gamma: float, count: int = 5) -> list[float]:
+    """Round colour-bar ticks evenly spaced along a power-law scale, so their labels never collide."""
+    ticks = [0.0]
+    for fraction in np.linspace(0, 1, count + 1)[1:-1]:
+        value = vmax * fraction ** (1 / gamma)
+        magnitude = 10 ** np.floor(np.log10(value))
+        ticks.append(float(np.round(value / magnitude) * magnitude))
+    return sorted(set(ticks))
 
 
 def _sample_two_delta_llh(
@@ -144,31 +182,60 @@ def _zoom_half_width_deg(levels: Sequence[NsidePixels], best_fit: dict) -> float
     return float(np.clip(1.2 * reach, low, high))
 
 
+def _tangent_basis(ra_deg: float, dec_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit vectors at (RA, Dec): the direction itself, east and north."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    centre = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    east_axis = np.array([-np.sin(ra), np.cos(ra), 0.0])
+    return centre, east_axis, np.cross(centre, east_axis)
+
+
 def _gnomonic_to_sphere(
     ra_deg: float, dec_deg: float, east_deg: np.ndarray, north_deg: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Directions (theta, phi) of tangent-plane points around (RA, Dec), plane offsets in degrees."""
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    centre = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    east_axis = np.array([-np.sin(ra), np.cos(ra), 0.0])
-    north_axis = np.cross(centre, east_axis)
+    centre, east_axis, north_axis = _tangent_basis(ra_deg, dec_deg)
     vectors = (centre + np.tan(np.radians(east_deg))[..., None] * east_axis
                + np.tan(np.radians(north_deg))[..., None] * north_axis)
     theta, phi = healpy.vec2ang(vectors.reshape(-1, 3))
     return theta.reshape(east_deg.shape), phi.reshape(east_deg.shape)
 
 
-def _draw_graticule(axes: Axes, east: np.ndarray, north: np.ndarray,
-                    theta: np.ndarray, phi: np.ndarray, ra_centre_deg: float) -> None:
-    """Labelled lines of constant RA and Dec over the zoom."""
+def _sphere_to_gnomonic(ra_deg: float, dec_deg: float, ra_dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tangent-plane offsets (degrees, as `_gnomonic_to_sphere` takes them) of [[RA, Dec], ...] points."""
+    centre, east_axis, north_axis = _tangent_basis(ra_deg, dec_deg)
+    ra, dec = np.radians(ra_dec_deg).T
+    vectors = np.column_stack((np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)))
+    along = vectors @ centre
+    return np.degrees(np.arctan(vectors @ east_axis / along)), np.degrees(np.arctan(vectors @ north_axis / along))
+
+
+def _draw_graticule(axes: Axes, east: np.ndarray, north: np.ndarray, theta: np.ndarray, phi: np.ndarray,
+                    ra_centre_deg: float, half_width: float) -> None:
+    """Lines of constant RA and Dec over the zoom, labelled just inside the frame (Dec at the left edge, RA at the
+    bottom edge), away from the contours, the best fit and the legend."""
     dec = 90 - np.degrees(theta)
     ra_offset = (np.degrees(phi) - ra_centre_deg + 180) % 360 - 180  # continuous across RA 0
-    for values, origin in ((dec, 0.0), (ra_offset, ra_centre_deg)):
+    for values, origin, is_ra in ((dec, 0.0, False), (ra_offset, ra_centre_deg, True)):
         low, high = float(values.min()) + origin, float(values.max()) + origin
         step = _nice_step((high - low) / 4)
         lines = axes.contour(east, north, values, levels=np.arange(np.ceil(low / step) * step, high, step) - origin,
                              colors="white", linewidths=0.6, alpha=0.6, linestyles="solid")
-        axes.clabel(lines, fontsize=8, fmt=lambda v, origin=origin: f"{(v + origin) % 360:g}°" if origin else f"{v:g}°")
+        for level, segments in zip(lines.levels, lines.allsegs, strict=True):
+            points = np.concatenate(segments) if segments else np.empty((0, 2))
+            if not points.size:
+                continue
+            label = f"{(level + origin) % 360:g}°" if is_ra else f"{level:g}°"
+            if is_ra:  # where the line meets the bottom edge, clear of the corners
+                x, y = points[np.argmin(points[:, 1])]
+                if y < -0.98 * half_width and abs(x) < 0.9 * half_width:
+                    axes.annotate(label, (x, -half_width), xytext=(0, 3), textcoords="offset points",
+                                  ha="center", va="bottom", **GRATICULE_LABEL_STYLE)
+            else:  # where the line meets the left (east) edge
+                x, y = points[np.argmax(points[:, 0])]
+                if x > 0.98 * half_width and abs(y) < 0.9 * half_width:
+                    axes.annotate(label, (half_width, y), xytext=(3, 0), textcoords="offset points",
+                                  ha="left", va="center", **GRATICULE_LABEL_STYLE)
 
 
 def _nice_step(rough: float) -> float:
@@ -180,10 +247,9 @@ def _format_area(area_deg2: float) -> str:
     return f"{area_deg2:,.0f}" if area_deg2 >= 1000 else f"{area_deg2:.3g}"
 
 
-def _title(result: dict, levels: Sequence[NsidePixels]) -> str:
-    if not result:
+def _title(metadata: dict, levels: Sequence[NsidePixels]) -> str:
+    if not metadata:
         return "skyscan result: no pixels yet"
-    metadata = next(iter(result.values()))["metadata"]
     run, event, kind, mjd = (metadata.get(name) for name in ("run_id", "event_id", "event_type", "mjd"))
     mjd_text = f"{mjd:.5f}" if isinstance(mjd, (int, float)) else str(mjd)
     nsides = ", ".join(str(level.nside) for level in levels)

@@ -13,32 +13,62 @@ from skydriver.config import Settings, declarations
 MANIFESTS = Path(__file__).parents[2] / "resources" / "kubernetes"
 
 
+def documents() -> list[dict[str, Any]]:
+    return [doc for path in sorted(MANIFESTS.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+
+
 def manifests() -> dict[str, dict[str, Any]]:
     """kind -> object, across every manifest file."""
-    return {doc["kind"]: doc for path in MANIFESTS.glob("*.yaml") for doc in yaml.safe_load_all(path.read_text())}
+    return {doc["kind"]: doc for doc in documents() if doc["kind"] != "Kustomization"}
+
+
+# variables the Deployment sets for the libraries SkyDriver uses, not settings of SkyDriver's own
+LIBRARY_VARIABLES = {"MPLCONFIGDIR"}
+
+
+def deployment_environment() -> dict[str, Any]:
+    """What the SkyDriver container's environment holds: the ConfigMap's data, then its own `env` entries."""
+    objects = manifests()
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert [source["configMapRef"]["name"] for source in container["envFrom"]] == [objects["ConfigMap"]["metadata"]["name"]]
+    return {**objects["ConfigMap"]["data"], **{entry["name"]: entry for entry in container["env"]}}
 
 
 @pytest.fixture
 def deployed_settings() -> Settings:
     """Settings as the Deployment's environment produces them (secret values and field refs filled in)."""
-    deployment = manifests()["Deployment"]
+    namespace = manifests()["Deployment"]["metadata"]["namespace"]
     environ = {}
-    for entry in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in entry:
-            environ[entry["name"]] = entry["value"]
+    for name, entry in deployment_environment().items():
+        if isinstance(entry, str):
+            environ[name] = entry
+        elif "value" in entry:
+            environ[name] = entry["value"]
         elif "fieldRef" in entry["valueFrom"]:
             assert entry["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-            environ[entry["name"]] = deployment["metadata"]["namespace"]
+            environ[name] = namespace
         else:
-            environ[entry["name"]] = "a-secret-value"
+            environ[name] = "a-secret-value"
     return Settings.from_env(environ)
 
 
 def test_every_deployment_variable_is_a_setting() -> None:
     declared = {field.alias for field in declarations()}
-    container = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert [name for name in deployment_environment() if name not in declared | LIBRARY_VARIABLES] == []
 
-    assert [e["name"] for e in container["env"] if e["name"] not in declared] == []
+
+def test_secrets_come_from_the_secret_not_the_configmap() -> None:
+    environment = deployment_environment()
+    assert not [name for name in environment if name.endswith(("PASSWORD", "_SECRET", "TOKEN")) and isinstance(environment[name], str)
+                and not name.endswith("_SECRET")]  # fmt: skip
+    assert environment["MONGODB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == manifests()["Secret"]["metadata"]["name"]
+
+
+def test_kustomization_applies_every_manifest_but_the_secret_template() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    expected = {path.name for path in MANIFESTS.glob("*.yaml")} - {"kustomization.yaml", "secret.template.yaml"}
+    assert set(kustomization["resources"]) == expected
+    assert kustomization["namespace"] == manifests()["Deployment"]["metadata"]["namespace"]
 
 
 def test_deployment_runs_the_kubernetes_launcher_in_its_namespace(deployed_settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """render_png: real PNGs of real results, full sky and zoomed, safe to render from several threads."""
 
+import dataclasses
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from examples.sample_data import RESULTS_DIR
+from skydriver.results.analysis import ResultAnalysis, analyse
 from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE, render_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -17,8 +20,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def production_pngs(production_file: Path) -> dict[bool, bytes]:
     """The production result rendered once per mode, shared by this module's tests."""
-    result = json.loads(production_file.read_text())
-    return {zoom: render_png(result, zoom=zoom) for zoom in (False, True)}
+    analysis = analyse(production_file.read_bytes())
+    return {zoom: render_png(analysis, zoom=zoom) for zoom in (False, True)}
+
+
+def _analysis(result: dict) -> ResultAnalysis:
+    return analyse(json.dumps(result).encode())
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -48,20 +55,36 @@ def test_zoom_differs_from_full_sky(production_pngs: dict[bool, bytes]) -> None:
 
 def test_bare_nan_result_renders_both_modes(bare_nan_result: dict) -> None:
     for zoom, figure_size in ((False, FULL_SKY_FIGURE_SIZE), (True, ZOOM_FIGURE_SIZE)):
-        assert _decode(render_png(bare_nan_result, zoom=zoom)).shape[:2] == _pixels(figure_size)
+        assert _decode(render_png(_analysis(bare_nan_result), zoom=zoom)).shape[:2] == _pixels(figure_size)
 
 
 def test_empty_result_renders_an_empty_sky() -> None:
     for zoom in (False, True):
-        assert _decode(render_png({}, zoom=zoom)).shape[:2] == _pixels(FULL_SKY_FIGURE_SIZE)
+        assert _decode(render_png(analyse(b"{}"), zoom=zoom)).shape[:2] == _pixels(FULL_SKY_FIGURE_SIZE)
 
 
 def test_renders_in_threads_match_lone_renders(
     production_pngs: dict[bool, bytes], production_result: dict, version_1_result: dict
 ) -> None:
     """No pyplot global state: concurrent renders give byte-identical PNGs to sequential ones."""
-    version_1_alone = render_png(version_1_result, zoom=True)
-    jobs = [(production_result, True), (version_1_result, True), (production_result, False)]
+    version_1_alone = render_png(_analysis(version_1_result), zoom=True)
+    jobs = [(_analysis(production_result), True), (_analysis(version_1_result), True), (_analysis(production_result), False)]
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(lambda job: render_png(job[0], zoom=job[1]), jobs))
     assert together == [production_pngs[True], version_1_alone, production_pngs[False]]
+
+
+def _red_pixels(png: bytes) -> int:
+    """Pixels of the 90% line's pure red, which the plasma colour map never produces."""
+    rgb = _decode(png)[..., :3]
+    return int(np.sum((rgb[..., 0] > 0.9) & (rgb[..., 1] < 0.1) & (rgb[..., 2] < 0.1)))
+
+
+@pytest.mark.parametrize("zoom", [False, True], ids=["full-sky", "zoom"])
+def test_both_modes_draw_the_summary_contour_lines(zoom: bool) -> None:
+    """The lines drawn are the summary's: the picture and the numbers come from one computation."""
+    analysis = analyse(next(RESULTS_DIR.glob("millipede_wilks__run00127907*.json")).read_bytes())  # a 1,034 deg² 90% region
+    without_lines = dataclasses.replace(analysis, summary={**analysis.summary, "contours": {"50%": [], "90%": []}})
+    legend_only = _red_pixels(render_png(without_lines, zoom=zoom))  # the legend's sample line
+    assert 0 < legend_only < 100
+    assert _red_pixels(render_png(analysis, zoom=zoom)) > legend_only + 300

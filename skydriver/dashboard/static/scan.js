@@ -42,13 +42,17 @@ function showState(snapshot) {
   document.getElementById("cancel").disabled = snapshot.complete || snapshot.is_deleted;
 }
 
+// three significant figures: real contours run from 0.005 to 1,000 deg²
+const area = (deg2) => (deg2 >= 100 ? deg2.toFixed(0) : deg2.toPrecision(3));
+
 async function showResult() {
   const summary = await getJson(`/scan/${scanId}/result/summary`);
   const rows = [
     ["best fit", `RA ${summary.best_fit.ra_deg.toFixed(2)}°, Dec ${summary.best_fit.dec_deg.toFixed(2)}° (nside ${summary.best_fit.nside})`],
-    ["50% / 90% area", `${summary.contour_areas_deg2["50%"].toFixed(2)} / ${summary.contour_areas_deg2["90%"].toFixed(2)} deg²`],
+    ["50% / 90% area", `${area(summary.contour_areas_deg2["50%"])} / ${area(summary.contour_areas_deg2["90%"])} deg²`],
     ["pixels per nside", Object.entries(summary.pixel_counts).map(([k, v]) => `${k}: ${v}`).join(", ")],
   ];
+  document.getElementById("fits").hidden = false;
   const body = document.querySelector("#summary tbody");
   body.replaceChildren(...rows.map(([k, v]) => { const tr = element("tr"); tr.append(element("th", k), element("td", v)); return tr; }));
   document.getElementById("summary").hidden = false;
@@ -76,6 +80,14 @@ async function showLaunch() {
     return tr;
   }));
 }
+
+document.getElementById("fits").addEventListener("click", async () => {
+  const link = document.createElement("a");
+  link.href = await getBlobUrl(`/scan/${scanId}/skymap.fits`);
+  link.download = `${scanId}.multiorder.fits`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+});
 
 document.getElementById("cancel").addEventListener("click", async () => {
   if (!confirm(`Cancel scan ${scanId}? Its processes are stopped and it is marked deleted.`)) return;
