@@ -71,13 +71,16 @@ async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: Sk
     await expect(page.locator("#skymap-figure")).to_be_visible(timeout=90_000)
     await expect(page.locator("#skymap")).to_have_attribute("src", re.compile("^blob:"))
     await expect(page.locator("#fits")).to_be_visible()
-    await page.screenshot(path=str(tmp_path / "scan-finished.png"), full_page=True)
 
+    await expect(page.locator("#state")).to_have_text("final result", timeout=90_000)
     summary = (await user.get(f"/scan/{scan_id}/result/summary")).json()
-    best_fit = await page.locator("#summary").inner_text()
-    assert f"RA {summary['best_fit']['ra_deg']:.2f}°" in best_fit
-    assert "final result" in await page.locator("#state").inner_text()
+    final_counts = ", ".join(f"{nside}: {count}" for nside, count in summary["pixel_counts"].items())
+    # the page ends on the final result's numbers and map, not on a partial one that rendered late
+    await expect(page.locator("#summary")).to_contain_text(final_counts, timeout=30_000)
+    await expect(page.locator("#summary")).to_contain_text(f"RA {summary['best_fit']['ra_deg']:.2f}°")
     assert "3.5.2" in await page.locator("#launch").inner_text()
+    await page.wait_for_timeout(3000)  # the final map's image decodes
+    await page.screenshot(path=str(tmp_path / "scan-finished.png"), full_page=True)
 
 
 async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:

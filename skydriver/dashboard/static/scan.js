@@ -97,18 +97,40 @@ document.getElementById("cancel").addEventListener("click", async () => {
   } catch (error) { showMessage(`cancel refused: ${error.message}`); }
 });
 
+// One fetch of the map and numbers at a time, always ending on the newest result: events may arrive faster than a
+// sky map renders, and an older render finishing last must not replace a newer one.
+const resultView = { shown: null, wanted: null, busy: false };
+async function refreshResult(updated) {
+  resultView.wanted = updated;
+  if (resultView.busy) return;
+  resultView.busy = true;
+  try {
+    while (resultView.shown !== resultView.wanted) {
+      const target = resultView.wanted;
+      await showResult();
+      resultView.shown = target;
+    }
+  } catch (error) {
+    showMessage(error.message);
+  } finally {
+    resultView.busy = false;
+  }
+}
+
+let launchRefreshed = false;
+
 async function main() {
   try {
     await showLaunch();
-    let resultShown = null;
-    await followEvents(scanId, async (kind, snapshot) => {
+    await followEvents(scanId, (kind, snapshot) => {
       showState(snapshot);
       showProgress(snapshot);
-      if (kind === "state") await showLaunch();
-      if (snapshot.result && snapshot.result.updated !== resultShown) {
-        resultShown = snapshot.result.updated;
-        await showResult();
+      // clusters and event metadata arrive in the scanner's reports: refresh the launch details on those too
+      if (kind !== "progress" || !launchRefreshed) {
+        launchRefreshed = kind === "progress" || launchRefreshed;
+        showLaunch().catch((error) => showMessage(error.message));
       }
+      if (snapshot.result) refreshResult(snapshot.result.updated);
     });
   } catch (error) {
     showMessage(error.message);
