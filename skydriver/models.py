@@ -241,6 +241,7 @@ class Manifest(BaseModel):
     progress: Progress | None
     complete: bool
     docker_tag: str
+    skydriver_version: str | None = Field(None, description="the SkyDriver version that accepted the scan (provenance)")
     launch: LaunchStatus
 
 

@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import Any
 
-from . import json_codec
+from . import __version__, json_codec
 from .config import Settings
 from .database import Database
 from .database.manifests import now
@@ -33,7 +33,7 @@ LOGGER = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = (
     "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
-    "scan_metadata", "progress", "complete", "docker_tag",
+    "scan_metadata", "progress", "complete", "docker_tag", "skydriver_version",
 )  # fmt: skip
 
 
@@ -137,6 +137,7 @@ class ScanService:
             "is_deleted": False,
             "created": now(),
             "docker_tag": docker_tag,
+            "skydriver_version": __version__,
             "request": request,
             "condor_clusters": [],
             "event_metadata": None,

@@ -8,13 +8,14 @@ from typing import Any
 
 from rest_tools.server import RestHandler
 
+import skydriver
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
 
 MANIFEST_KEYS = {
     "scan_id", "is_deleted", "event_i3live_json_dict", "scanner_server_args", "tms_args", "env_vars",
-    "condor_clusters", "event_metadata", "scan_metadata", "progress", "complete", "docker_tag", "launch",
+    "condor_clusters", "event_metadata", "scan_metadata", "progress", "complete", "docker_tag", "launch", "skydriver_version",
 }  # fmt: skip
 
 
@@ -30,6 +31,7 @@ async def test_post_scan_returns_the_manifest_with_provenance(user: HttpClient, 
     assert len(manifest["scan_id"]) == 32 and int(manifest["scan_id"], 16) >= 0
     assert manifest["event_i3live_json_dict"] == modern_event
     assert manifest["docker_tag"] == "3.1.4"
+    assert manifest["skydriver_version"] == skydriver.__version__
     assert manifest["scanner_server_args"].startswith("python -m skymap_scanner.server --reco-algo millipede_wilks")
     assert "--nsides 8:0 64:12 512:24 --real-event --predictive-scanning-threshold 1.0" in manifest["scanner_server_args"]
     assert manifest["condor_clusters"] == [] and manifest["progress"] is None and manifest["complete"] is False

@@ -16,6 +16,8 @@ from typing import Any
 import requests
 from rich.console import Console
 
+from skydriver import __version__
+
 from .client import RequestRefused, SkyDriverClient, read_token
 from .follow import follow
 from .scan_view import ScanView, describe_outcome
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SkyDriver's address (env SKYDRIVER_URL)")  # fmt: skip
     parser.add_argument("--token", default=os.environ.get("SKYDRIVER_TOKEN"), help="bearer token (env SKYDRIVER_TOKEN)")
     parser.add_argument("--token-file", type=Path, help="file whose first line is the bearer token")
+    parser.add_argument("--version", action="version", version=f"skydriver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("serve", help="run the SkyDriver server (settings from the environment, see the README)")

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from importlib.metadata import version
 
-from .. import json_codec
+from .. import __version__, json_codec
 from ..auth import PUBLIC
 from ..errors import Forbidden
 from ..models import HealthStatus, NoArgs, Readiness
 from .base import BaseHandler, operation
 
-VERSION = version("skydriver")
 METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class HealthHandler(BaseHandler):
     @operation("Liveness: the process and its event loop answer", PUBLIC, response=HealthStatus)
     async def get(self, _: NoArgs) -> None:
-        self.write_json(json_codec.dumps({"status": "ok", "version": VERSION}))
+        self.write_json(json_codec.dumps({"status": "ok", "version": __version__}))
 
 
 class ReadinessHandler(BaseHandler):

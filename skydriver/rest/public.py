@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 
-from .. import json_codec
+from .. import __version__, json_codec
 from ..auth import SYSTEM, USER
 from ..errors import ArgumentError
 from ..models import (
@@ -25,7 +24,6 @@ from ..models import (
 from .base import BaseHandler, Header, operation
 
 IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return the scan the first one created")
-SKYDRIVER_VERSION = importlib.metadata.version("skydriver")
 
 
 class ScansHandler(BaseHandler):
@@ -129,7 +127,7 @@ class SkymapFitsHandler(BaseHandler):
         from ..results.analysis import analyse  # healpy and astropy are slow to import: only when a file is asked for
         from ..results.skymap_fits import Provenance, flat_fits, multi_order_fits
 
-        provenance = Provenance(stored.scan_id, SKYDRIVER_VERSION, stored.scanner_image_tag, stored.reco_algo, stored.requested_nsides)
+        provenance = Provenance(stored.scan_id, __version__, stored.scanner_image_tag, stored.reco_algo, stored.requested_nsides)
         if args.flat is None:
             fits = await asyncio.to_thread(lambda: multi_order_fits(analyse(stored.json), provenance))
             name = f"{stored.scan_id}.multiorder.fits"
