@@ -1,8 +1,8 @@
 """The backlog runner: takes accepted scans from the backlog and launches each exactly once.
 
 Claims are leases in the database, so two SkyDriver replicas never take the same entry and a SkyDriver killed
-mid-launch leaves the entry to be taken again; the launcher's ``start`` is idempotent on the scan id, so taking it
-again does not launch twice.
+mid-launch leaves the entry to be taken again (by itself at once when it restarts); the launcher's ``start`` is
+idempotent on the scan id, so taking it again does not launch twice.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import asyncio
 import datetime as dt
 import logging
 import time
-import uuid
+from typing import Any
 
 from .config import Settings
 from .database import Database
-from .errors import ScanNotFound
+from .database.backlog import LeaseOwner
+from .errors import DatabaseUnavailable, ScanNotFound
 from .launchers import Launcher, LaunchError
 from .loop import run_steps
 from .scans import scan_request
@@ -24,32 +25,46 @@ LOGGER = logging.getLogger(__name__)
 
 REALTIME_PRIORITY = 100  # alerts at or above this skip the rate limit
 
+
 class BacklogRunner:
     def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str):
         self.settings = settings
         self.database = database
         self.launcher = launcher
         self.skydriver_address = skydriver_address
-        self.owner = f"backlog-{uuid.uuid4().hex[:8]}"
+        self.owner = LeaseOwner.booting_now(settings.instance)
         self._last_launch = -float("inf")
+        self._interrupted: str | None = None  # the entry whose step the database's loss cut short
 
     async def run_forever(self) -> None:
-        await run_steps(self.step, "backlog runner")
+        await run_steps(self.step, "backlog runner", self.database.health)
 
     async def step(self) -> bool:
         """Claim and launch one entry; False when nothing was due."""
+        if self._interrupted is not None:  # the database is back: let the entry be claimed again now
+            await self.database.backlog.release(self._interrupted, self.owner)
+            self._interrupted = None
         rate_limited = time.monotonic() - self._last_launch < self.settings.launch_interval
         lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
         entry = await self.database.backlog.claim(self.owner, lease, REALTIME_PRIORITY if rate_limited else None)
         if entry is None:
             return False
+        try:
+            async with self.database.health.guard():
+                await self._launch(entry)
+        except DatabaseUnavailable:
+            self._interrupted = entry["scan_id"]
+            raise
+        return True
+
+    async def _launch(self, entry: dict[str, Any]) -> None:
         scan_id = entry["scan_id"]
         try:
             manifest = await self.database.manifests.get(scan_id)
         except ScanNotFound:
             LOGGER.warning("backlog entry for unknown scan %s dropped", scan_id)
             await self.database.backlog.remove(scan_id)
-            return True
+            return
         # waiting -> launching is the one transition a concurrent DELETE can also take (waiting -> stopped)
         claimed = await self.database.manifests.update(
             scan_id,
@@ -59,7 +74,7 @@ class BacklogRunner:
         if claimed is None:
             LOGGER.info("scan %s was deleted before launch; dropped from the backlog", scan_id)
             await self.database.backlog.remove(scan_id)
-            return True
+            return
         scan = scan_request(manifest, self.skydriver_address)
         plan = self.launcher.plan(scan)
         await self.database.manifests.update(
@@ -70,13 +85,12 @@ class BacklogRunner:
             state = await asyncio.wait_for(self.launcher.start(scan), self.settings.launch_timeout)
         except Exception as exc:  # a launch failure of any kind is recorded, never lost
             await self._failed(scan_id, entry["attempts"], exc)
-            return True
+            return
         await self.database.manifests.update(
             scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None}
         )
         await self.database.backlog.remove(scan_id)
         LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, entry["attempts"])
-        return True
 
     async def _failed(self, scan_id: str, attempts: int, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

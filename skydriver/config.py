@@ -18,6 +18,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -178,6 +179,12 @@ class Settings:
         "SKYDRIVER_LAUNCHER", "local",
         "`local`, `kubernetes`, or `none` (scans wait in the backlog: how operators pause launching)",
     )  # fmt: skip
+    instance: str = setting(
+        "SKYDRIVER_INSTANCE", "",
+        "this SkyDriver's name in backlog leases: the same after a restart (so it takes back at once the launches it "
+        "held when it crashed), different for every replica sharing a database (a pod's name)",
+        shown_default="`HOSTNAME:SKYDRIVER_DATA_DIR`",
+    )  # fmt: skip
     launch_interval: Seconds = setting("LAUNCH_INTERVAL", 5.0, "seconds between launches (rate limit; priority >= 100 skips it)")
     launch_max_attempts: int = setting("LAUNCH_MAX_ATTEMPTS", 5, "launch tries before a scan is marked failed", ge=1)
     launch_retry_backoff: Seconds = setting("LAUNCH_RETRY_BACKOFF", 10.0, "seconds before the first retry, doubling each time")
@@ -203,6 +210,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.mongodb_uri and self.mongodb_host:
             object.__setattr__(self, "mongodb_uri", self._uri_from_parts())
+        if not self.instance:
+            object.__setattr__(self, "instance", f"{socket.gethostname()}:{self.data_dir}")
 
     def _uri_from_parts(self) -> str:
         address = f"{self.mongodb_host}:{self.mongodb_port}"

@@ -2,12 +2,18 @@
 
 SecantusDB is GPL-2.0, so SkyDriver never imports it: it runs its command-line server and talks to it over a
 socket with the same PyMongo driver and queries as against a production MongoDB.
+
+It never outlives SkyDriver: on Linux the kernel sends it SIGTERM when SkyDriver dies, even by SIGKILL
+(``PR_SET_PDEATHSIG``), and a pid file in the data directory names the database and its owner, so a start finds a
+database left by a crashed SkyDriver (still checkpointing, or on a system without PDEATHSIG) and stops it first
+instead of failing on the WiredTiger lock it holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -16,8 +22,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psutil
 from pymongo import AsyncMongoClient
 
 from .errors import EmbeddedDatabaseError
@@ -26,6 +35,9 @@ LOGGER = logging.getLogger(__name__)
 
 SERVER_COMMAND = "secantusd-py"
 STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+PID_FILE = "secantusdb.pid"
+PR_SET_PDEATHSIG = 1
 
 
 def _free_port() -> int:
@@ -34,10 +46,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when SkyDriver dies, even by SIGKILL, so no orphan holds the data files."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child, between fork and exec: get SIGTERM when SkyDriver dies, even by SIGKILL.
+
+    The kernel ties the signal to the thread that forked, so the database is started from the event loop's thread.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # SkyDriver died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _identity(process: psutil.Process) -> dict[str, Any]:
+    return {"pid": process.pid, "create_time": process.create_time()}
+
+
+def _find(identity: Any) -> psutil.Process | None:
+    """The live process a pid file names, or None (gone, or its pid reused by another process)."""
+    try:
+        process = psutil.Process(int(identity["pid"]))
+        if abs(process.create_time() - float(identity["create_time"])) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
+            return process
+    except (psutil.Error, TypeError, KeyError, ValueError):
+        pass
+    return None
 
 
 def _server_executable() -> str:
@@ -57,7 +94,9 @@ class EmbeddedDatabase:
     """A SecantusDB server owned by this process: started, awaited until it answers, stopped on exit."""
 
     def __init__(self, data_dir: Path, port: int | None = None, cache_size: str = "256M"):
+        self.data_dir = data_dir
         self.storage_path = data_dir / "db"
+        self.pid_path = data_dir / PID_FILE
         self.log_path = data_dir / "logs" / "secantusdb.log"
         self.port = port or _free_port()
         self.cache_size = cache_size
@@ -67,10 +106,16 @@ class EmbeddedDatabase:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
+    @property
+    def exited(self) -> bool:
+        """Started, and no longer running (crashed or killed)."""
+        return self.process is not None and self.process.poll() is not None
+
     async def start(self) -> str:
-        """Start the server and return its URI once it answers a ping."""
+        """Start the server (on the same port when restarting) and return its URI once it answers a ping."""
         self.storage_path.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._stop_stale)
         argv = [
             _server_executable(), "--host", "127.0.0.1", "--port", str(self.port),
             "--storage-path", str(self.storage_path), "--log-level", "WARNING", "--cache-size", self.cache_size,
@@ -79,10 +124,40 @@ class EmbeddedDatabase:
         with open(self.log_path, "ab") as log:
             # own session: a Ctrl-C to SkyDriver must not kill the database before SkyDriver has closed it
             self.process = subprocess.Popen(
-                argv, stdout=log, stderr=log, start_new_session=True, preexec_fn=_die_with_parent
+                argv, stdout=log, stderr=log, start_new_session=True, preexec_fn=_die_with_parent(os.getpid())
             )
+        self._write_pid_file()
         await self._wait_until_ready()
         return self.uri
+
+    def _write_pid_file(self) -> None:
+        assert self.process is not None
+        record = {
+            "database": _identity(psutil.Process(self.process.pid)), "owner": _identity(psutil.Process()), "port": self.port,
+        }  # fmt: skip
+        tmp = self.pid_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.pid_path)
+
+    def _stop_stale(self) -> None:
+        """Stop a database that a crashed SkyDriver left on this data directory; refuse one a live SkyDriver uses."""
+        try:
+            record = json.loads(self.pid_path.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(record, dict):
+            return
+        stale = _find(record.get("database"))
+        if stale is None or (self.process is not None and stale.pid == self.process.pid):
+            return
+        owner = _find(record.get("owner"))
+        if owner is not None and owner.pid != os.getpid():
+            raise EmbeddedDatabaseError(
+                f"the data directory {self.data_dir} is in use by another SkyDriver (pid {owner.pid}): stop it, "
+                "or give this one its own SKYDRIVER_DATA_DIR"
+            )
+        LOGGER.warning("stopping the embedded database (pid %d) left running by a SkyDriver that crashed", stale.pid)
+        _terminate(stale, STOP_TIMEOUT)
 
     async def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -107,15 +182,30 @@ class EmbeddedDatabase:
         finally:
             await client.close()
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the server cleanly (SIGTERM lets WiredTiger checkpoint), killing it only if it hangs."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        LOGGER.info("stopping embedded database (pid %d)", self.process.pid)
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            LOGGER.warning("embedded database did not stop within %.0fs: killing it", timeout)
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process.poll() is None:
+            LOGGER.info("stopping embedded database (pid %d)", self.process.pid)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                LOGGER.warning("embedded database did not stop within %.0fs: killing it", timeout)
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.pid_path.unlink(missing_ok=True)
+
+
+def _terminate(process: psutil.Process, timeout: float) -> None:
+    """SIGTERM (a clean checkpoint), then SIGKILL if it hangs; returns once the process is gone."""
+    try:
+        process.terminate()
+        process.wait(timeout)
+    except psutil.TimeoutExpired:
+        LOGGER.warning("database pid %d did not stop within %.0fs: killing it", process.pid, timeout)
+        process.kill()
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        pass

@@ -1,4 +1,5 @@
-"""How SkyDriver's background loops run: one step at a time, pausing when idle, never dying of one bad step."""
+"""How SkyDriver's background loops run: one step at a time, pausing when idle or while the database is down,
+never dying of one bad step."""
 
 from __future__ import annotations
 
@@ -6,14 +7,24 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from .database import DatabaseHealth
+from .errors import DatabaseUnavailable
+
 LOGGER = logging.getLogger(__name__)
 
 
-async def run_steps(step: Callable[[], Awaitable[bool]], what: str, idle_sleep: float = 1.0) -> None:
+async def run_steps(step: Callable[[], Awaitable[bool]], what: str, health: DatabaseHealth, idle_sleep: float = 1.0) -> None:
     """Call ``step`` forever; it returns False when there was nothing to do, and then the loop sleeps."""
     while True:
+        if not health.available:
+            LOGGER.warning("%s paused: the database is unavailable", what)
+            await health.wait_until_available()
+            LOGGER.info("%s resumed", what)
         try:
-            worked = await step()
+            async with health.guard():
+                worked = await step()
+        except DatabaseUnavailable:
+            continue  # paused at the top of the loop until the database is back
         except Exception:
             LOGGER.exception("%s step failed; going on", what)
             worked = False

@@ -7,13 +7,13 @@ that cannot be reached says UNKNOWN, and UNKNOWN changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from .config import Settings
 from .database import Database
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher, ScanState
+from .loop import run_steps
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,11 +46,10 @@ async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, in
 
 
 async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher) -> None:
-    while True:
-        try:
-            seen = await reconcile_once(database, launcher)
-            if seen:
-                LOGGER.info("reconciled running scans: %s", seen)
-        except Exception:
-            LOGGER.exception("reconciliation failed; going on")
-        await asyncio.sleep(settings.reconcile_interval)
+    async def step() -> bool:
+        seen = await reconcile_once(database, launcher)
+        if seen:
+            LOGGER.info("reconciled running scans: %s", seen)
+        return False  # then wait the interval
+
+    await run_steps(step, "reconciliation", database.health, idle_sleep=settings.reconcile_interval)

@@ -103,6 +103,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         raise
     driver = SkyDriver(settings, database, launcher, service, rest, port)
     loops: dict[str, Coroutine[Any, Any, None]] = {
+        "database-health": database.health.watch(),
         "teardown": TeardownLoop(settings, database, launcher).run_forever(),
         "scan-watcher": service.watcher.run_forever(),
     }

@@ -27,7 +27,7 @@ class TeardownLoop:
         self.launcher = launcher
 
     async def run_forever(self) -> None:
-        await run_steps(self.step, "teardown")
+        await run_steps(self.step, "teardown", self.database.health)
 
     async def step(self) -> bool:
         """Tear down one due scan; False when none was due."""

@@ -1,11 +1,14 @@
 """The launch backlog: scans accepted and not yet launched, claimed atomically by the backlog runner.
 
 A claim is a lease (owner + expiry), not a deletion, so a SkyDriver killed mid-launch leaves the entry to be taken
-again when the lease runs out; the launcher's idempotent ``start`` makes the second attempt harmless.
+again: by itself as soon as it is back (the lease names its instance and boot time, and a later boot of the same
+instance knows the earlier one is dead), by any other replica when the lease runs out. The launcher's idempotent
+``start`` makes the second attempt harmless.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -13,6 +16,33 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .manifests import now
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseOwner:
+    """Who holds a lease: a SkyDriver instance (the same name across its restarts) and when this run of it began."""
+
+    instance: str
+    boot: dt.datetime
+
+    @classmethod
+    def booting_now(cls, instance: str) -> LeaseOwner:
+        t = now()  # to the millisecond, as stored: a lease of this boot must compare equal to it, not earlier
+        return cls(instance, t.replace(microsecond=t.microsecond // 1000 * 1000))
+
+    def lease(self, until: dt.datetime) -> dict[str, Any]:
+        return {"instance": self.instance, "boot": self.boot, "until": until}
+
+
+def free_for(owner: LeaseOwner, t: dt.datetime) -> dict[str, Any]:
+    """Entries ``owner`` may claim at ``t``: not leased, lease run out, or leased by an earlier run of itself."""
+    return {
+        "$or": [
+            {"lease": None},
+            {"lease.until": {"$lt": t}},
+            {"lease.instance": owner.instance, "lease.boot": {"$lt": owner.boot}},
+        ]
+    }
 
 
 class BacklogStore:
@@ -24,10 +54,10 @@ class BacklogStore:
         entry = {"scan_id": scan_id, "priority": priority, "created": t, "next_attempt_at": t, "attempts": 0, "lease": None}
         await self.collection.insert_one(entry, session=session)
 
-    async def claim(self, owner: str, lease: dt.timedelta, min_priority: int | None = None) -> dict[str, Any] | None:
-        """The highest-priority, oldest entry that is due and not leased; None if there is none."""
+    async def claim(self, owner: LeaseOwner, lease: dt.timedelta, min_priority: int | None = None) -> dict[str, Any] | None:
+        """The highest-priority, oldest entry that is due and free for ``owner``; None if there is none."""
         t = now()
-        free = {"$or": [{"lease": None}, {"lease.until": {"$lt": t}}]}
+        free = free_for(owner, t)
         selector: dict[str, Any] = {"next_attempt_at": {"$lte": t}, **free}
         if min_priority is not None:
             selector["priority"] = {"$gte": min_priority}
@@ -36,11 +66,17 @@ class BacklogStore:
             # the conditional update is the claim: of two runners racing for an entry, exactly one matches
             claimed = await self.collection.update_one(
                 {"scan_id": candidate["scan_id"], **free},
-                {"$set": {"lease": {"owner": owner, "until": t + lease}}, "$inc": {"attempts": 1}},
+                {"$set": {"lease": owner.lease(t + lease)}, "$inc": {"attempts": 1}},
             )
             if claimed.modified_count:
                 return await self.collection.find_one({"scan_id": candidate["scan_id"]}, {"_id": 0})
         return None
+
+    async def release(self, scan_id: str, owner: LeaseOwner) -> None:
+        """Give back a lease ``owner`` holds (its step was cut short) so it can be claimed again at once."""
+        await self.collection.update_one(
+            {"scan_id": scan_id, "lease.instance": owner.instance, "lease.boot": owner.boot}, {"$set": {"lease": None}}
+        )
 
     async def retry_later(self, scan_id: str, delay: float) -> None:
         await self.collection.update_one(

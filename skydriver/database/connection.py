@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from ..config import Settings
 from ..embedded_db import EmbeddedDatabase
 from .backlog import BacklogStore
 from .events import EventStore
+from .health import DatabaseHealth
 from .manifests import ManifestStore
 from .results import ResultStore
 
@@ -23,6 +27,11 @@ LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 INDEX_NOT_FOUND = 27
 OBSOLETE_INDEXES = ("teardown_at_1", "complete_1", "idempotency_key_1")  # created by earlier versions; no query uses them now
+# how long one operation waits for a reachable server: a lost database costs a request this much at most (the
+# health monitor then refuses the next ones at once); the driver's default of 30 s made clients wait minutes
+SERVER_SELECTION_TIMEOUT_MS = 3000
+TRANSACTION_TIMEOUT = 30.0  # seconds a transaction may take, all PyMongo's own retries included (its default: 120)
+FIRST_CONTACT_TIMEOUT = 60.0  # seconds to wait at start for a configured MongoDB that is not up yet
 
 
 @dataclasses.dataclass
@@ -36,15 +45,22 @@ class Database:
     results: ResultStore
     backlog: BacklogStore
     supports_transactions: bool
+    health: DatabaseHealth
     embedded: EmbeddedDatabase | None = None
 
     async def in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """Run ``work`` atomically where the server can (replica set); else in order, the caller's writes last-wins."""
         if not self.supports_transactions:
             return await work(None)
+
+        async def attempt(session: AsyncClientSession) -> T:
+            self.health.check()  # not a PyMongo error: with_transaction stops retrying once the database is lost
+            return await work(session)
+
         async with self.client.start_session() as session:
             # with_transaction retries TransientTransactionError (write conflicts between concurrent requests)
-            return await session.with_transaction(work)
+            with pymongo.timeout(TRANSACTION_TIMEOUT):
+                return await session.with_transaction(attempt)
 
     async def close(self) -> None:
         await self.client.close()
@@ -87,8 +103,10 @@ async def open_database(settings: Settings) -> Database:
         embedded = EmbeddedDatabase(settings.data_dir)
         uri = await embedded.start()
     try:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=15000)
-        hello = await client.admin.command("hello")
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+        )
+        hello = await _first_contact(client)
         db = client[settings.mongodb_database]
         await _create_indexes(db)
     except BaseException:
@@ -105,5 +123,19 @@ async def open_database(settings: Settings) -> Database:
         results=ResultStore(db.results),
         backlog=BacklogStore(db.backlog),
         supports_transactions=transactions,
+        health=DatabaseHealth(client, embedded),
         embedded=embedded,
     )
+
+
+async def _first_contact(client: AsyncMongoClient) -> dict[str, Any]:
+    """The server's hello, waiting for a configured MongoDB that is still starting."""
+    deadline = time.monotonic() + FIRST_CONTACT_TIMEOUT
+    while True:
+        try:
+            return await client.admin.command("hello")
+        except ConnectionFailure as exc:
+            if time.monotonic() > deadline:
+                raise
+            LOGGER.warning("database not reachable yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)

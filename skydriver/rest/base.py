@@ -72,7 +72,8 @@ def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable
                 values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
                 if op.header:
                     self.check_header(op.header)
-                return await method(self, *scan_ids, values)
+                async with self.service.database.health.guard():  # 503 at once while the database is down
+                    return await method(self, *scan_ids, values)
             except tornado.web.HTTPError:
                 raise
             except Exception as exc:
