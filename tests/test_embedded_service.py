@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -16,39 +14,9 @@ import requests
 
 from examples.sample_data import MODERN_EVENT
 from tests.conftest import scan_body
+from tests.skydriver_process import database_children, free_port, run_skydriver, stop
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_skydriver(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ, "SKYDRIVER_AUTH": "off", "REST_PORT": str(port), "SKYDRIVER_DATA_DIR": str(data_dir),
-        "SKYDRIVER_LAUNCHER": "none",
-    }  # fmt: skip
-    for name in ("MONGODB_URI", "MONGODB_HOST"):
-        env.pop(name, None)
-    log = open(data_dir.parent / f"skydriver-{port}-{time.time_ns()}.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "skydriver"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"SkyDriver exited with {process.returncode}; see {log.name}"
-        try:
-            requests.get(f"http://127.0.0.1:{port}/scans", timeout=2)
-            return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("SkyDriver did not start")
-
-
-def database_children(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    return [p for p in psutil.Process(process.pid).children() if "secantusd" in " ".join(p.cmdline())]
 
 
 def test_embedded_database_survives_kill_and_restart(tmp_path: Path) -> None:
@@ -76,3 +44,63 @@ def test_embedded_database_survives_kill_and_restart(tmp_path: Path) -> None:
         assert second.wait(timeout=60) == 0
     database.wait(timeout=30)
     assert not database.is_running()
+
+
+def test_a_restart_right_after_a_kill_takes_over_the_data_directory(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = run_skydriver(data_dir, port)
+    (old_database,) = database_children(first)
+    scan_id = requests.post(f"{url}/scan", json=scan_body(MODERN_EVENT.read_text()), timeout=30).json()["scan_id"]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    second = run_skydriver(data_dir, port)  # at once: the old database may still be checkpointing its way out
+    try:
+        assert not old_database.is_running()
+        assert requests.get(f"{url}/scan/manifest/{scan_id}", timeout=30).status_code == 200
+    finally:
+        assert stop(second) == 0
+
+
+ORPHAN_DATABASE = """
+import asyncio, os, signal, sys
+from pathlib import Path
+import skydriver.embedded_db as embedded_db
+embedded_db._die_with_parent = lambda parent: (lambda: None)  # as where the kernel has no PR_SET_PDEATHSIG
+database = embedded_db.EmbeddedDatabase(Path(sys.argv[1]))
+asyncio.run(database.start())
+print(database.process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_database_orphaned_by_a_crash_is_stopped_at_the_next_start(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    crashed = subprocess.run([sys.executable, "-c", ORPHAN_DATABASE, str(data_dir)], capture_output=True, timeout=120)
+    orphan = psutil.Process(int(crashed.stdout))
+    assert orphan.is_running() and (data_dir / "secantusdb.pid").exists()
+
+    driver = run_skydriver(data_dir, port)
+    try:
+        assert not orphan.is_running()
+        (database,) = database_children(driver)
+        response = requests.post(f"http://127.0.0.1:{port}/scan", json=scan_body(MODERN_EVENT.read_text()), timeout=30)
+        assert response.status_code == 200
+    finally:
+        assert stop(driver) == 0
+    assert not (data_dir / "secantusdb.pid").exists()  # a clean stop leaves nothing to clean up
+
+
+def test_a_data_directory_in_use_by_a_live_skydriver_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = run_skydriver(data_dir, free_port())
+    try:
+        env = {**os.environ, "SKYDRIVER_AUTH": "off", "REST_PORT": str(free_port()), "SKYDRIVER_DATA_DIR": str(data_dir)}
+        env.pop("MONGODB_URI", None)
+        second = subprocess.run([sys.executable, "-m", "skydriver"], env=env, capture_output=True, timeout=120)
+        assert second.returncode == 2
+        assert f"in use by another SkyDriver (pid {first.pid})" in second.stderr.decode()
+        assert database_children(first)[0].is_running()
+    finally:
+        assert stop(first) == 0
