@@ -54,7 +54,8 @@ class Database:
             return await work(None)
 
         async def attempt(session: AsyncClientSession) -> T:
-            self.health.check()  # not a PyMongo error: with_transaction stops retrying once the database is lost
+            # DatabaseUnavailable is not a PyMongo error: with_transaction stops retrying once the database is lost
+            self.health.check_reachable()
             return await work(session)
 
         async with self.client.start_session() as session:

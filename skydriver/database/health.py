@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -23,6 +24,7 @@ from ..errors import DatabaseUnavailable, EmbeddedDatabaseError
 LOGGER = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 1.0  # seconds between pings
+PING_TIMEOUT = 1.0  # seconds a ping may take before the database counts as lost
 RETRY_AFTER = 5  # seconds a refused client is told to wait (Retry-After)
 EMBEDDED_RESTARTS = 5  # restarts of a dead embedded database in a row before giving up
 EMBEDDED_RESTART_BACKOFF = 1.0  # seconds before the first restart; doubles each time
@@ -58,6 +60,12 @@ class DatabaseHealth:
         if not self.available:
             raise DatabaseUnavailable(UNAVAILABLE, RETRY_AFTER)
 
+    def check_reachable(self) -> None:
+        """``check``, and also refuse when the driver already knows it has no server to write to (no wait)."""
+        if self.available and not self.client.topology_description.has_writable_server():
+            self.lost(ConnectionError("no writable server"))
+        self.check()
+
     def lost(self, exc: BaseException) -> None:
         if self.available:
             self.reason = f"{type(exc).__name__}: {str(exc).split(',')[0][:200]}"
@@ -77,7 +85,7 @@ class DatabaseHealth:
     @contextlib.asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:
         """Refuse work at once while the database is down; turn a lost connection during it into DatabaseUnavailable."""
-        self.check()
+        self.check_reachable()
         try:
             yield
         except PyMongoError as exc:
@@ -90,7 +98,8 @@ class DatabaseHealth:
         """Ping forever; mark the database lost and found, and restart a dead embedded one."""
         while True:
             try:
-                await self.client.admin.command("ping")
+                with pymongo.timeout(PING_TIMEOUT):
+                    await self.client.admin.command("ping")
                 if not self.available:
                     self.recovered()
                 elif self.restarts and time.monotonic() - self._since > HEALTHY_RESET:
