@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import signal
 import socket
+import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ from skyreader import SkyScanResult
 from skydriver.config import Settings
 from skydriver.event_format.mjd import mjd_from_i3live_time
 from skydriver.event_format.sky_coordinates import local_to_equatorial
+from skydriver.launchers import LaunchedScan, ScanRequest, WorkerCluster
+from skydriver.launchers.local import LocalLauncher
 from skydriver.server import SkyDriver, start
 from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
@@ -188,3 +194,24 @@ async def test_a_killed_worker_does_not_stop_the_scan(local_driver: SkyDriver, l
     assert done["condor_clusters"][0]["states"]["removed"] == 1  # the starter saw its worker killed
     result = (await user.get(f"/scan/result/{scan_id}")).json()
     assert result["is_final"] and len(result["skyscan_result"]["nside-8"]["data"]) == 768
+
+
+async def test_processes_of_an_unrecorded_launch_are_stopped_before_the_scan_is_launched_again(local_settings: Settings) -> None:
+    launcher = LocalLauncher(local_settings)
+    scan = ScanRequest(
+        scan_id=uuid.uuid4().hex, docker_tag="3.5.2", reco_algo="dummy", nsides={8: 0}, is_real_event=True,
+        predictive_scanning_threshold=1.0, memory="8GB", max_reco_time=None,
+        clusters=(WorkerCluster("local", "localhost", "localhost", 1),), skydriver_address=f"http://127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    work = launcher.scan_dir(scan.scan_id)
+    work.mkdir(parents=True)
+    # spawned by a launch whose SkyDriver was killed before it could write launch.json
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], cwd=work, start_new_session=True)
+    state = await launcher.start(scan, launcher.plan(scan))
+    try:
+        assert stray.wait(timeout=30) == -signal.SIGTERM
+        assert [p["role"] for p in state["processes"]] == ["server", "starter-0"]
+        assert await launcher.start(scan, launcher.plan(scan)) == state  # recorded now: launched once
+    finally:
+        await launcher.stop(LaunchedScan(scan.scan_id, state, []))
+    assert scan_processes(local_settings.data_dir, scan.scan_id) == []

@@ -119,6 +119,10 @@ class LocalLauncher(Launcher):
             LOGGER.info("scan %s already launched locally (%s)", scan.scan_id, record)
             return json.loads(record.read_text())
         (work / "logs").mkdir(parents=True, exist_ok=True)
+        if strays := _strays(work):
+            # a SkyDriver killed between spawning and recording: stop what it spawned, so the scan runs once
+            LOGGER.warning("scan %s: stopping %d unrecorded processes of an interrupted launch", scan.scan_id, len(strays))
+            self._kill(strays)
         env = {**os.environ, **self._env(scan), "SKYSCAN_SKYDRIVER_AUTH": system_token(self.settings, scan.scan_id)}
         server, starters = self._commands(scan)
         processes = []
@@ -215,3 +219,12 @@ class LocalLauncher(Launcher):
     async def close(self) -> None:
         """Leave scans running across a SkyDriver restart; only forget the process handles."""
         self._children.clear()
+
+
+def _strays(work: Path) -> list[dict[str, Any]]:
+    """Processes working in a scan's directory (every process a launch spawns starts there)."""
+    found = []
+    for proc in psutil.process_iter(["cwd", "create_time"]):
+        if proc.info["cwd"] == str(work):
+            found.append({"role": "unrecorded", "pid": proc.pid, "create_time": proc.info["create_time"]})
+    return found
