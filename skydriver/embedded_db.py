@@ -132,9 +132,7 @@ class EmbeddedDatabase:
 
     def _write_pid_file(self) -> None:
         assert self.process is not None
-        record = {
-            "database": _identity(psutil.Process(self.process.pid)), "owner": _identity(psutil.Process()), "port": self.port,
-        }  # fmt: skip
+        record = {"database": _identity(psutil.Process(self.process.pid)), "owner": _identity(psutil.Process())}
         tmp = self.pid_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(self.pid_path)

@@ -50,8 +50,9 @@ class Service:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
-    def post(self, **overrides: Any) -> str:
-        body = scan_body(MODERN_EVENT.read_text(), cluster={"local": 2}, reco_algo="dummy", nsides={"8": 0, "16": 4, "32": 4})
+    def post(self, nsides: dict[str, int] | None = None, **overrides: Any) -> str:
+        """A scan of the real event; by default the smallest one (nside 8: seconds)."""
+        body = scan_body(MODERN_EVENT.read_text(), cluster={"local": 2}, reco_algo="dummy", nsides=nsides or {"8": 0})
         response = requests.post(f"{self.url}/scan", json={**body, **overrides}, timeout=30)
         assert response.status_code == 200, response.text
         return str(response.json()["scan_id"])
@@ -99,23 +100,29 @@ class Service:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    running = Service(tmp_path / "data", WAIT_BEFORE_TEARDOWN="1")
+    running = Service(tmp_path / "data", WAIT_BEFORE_TEARDOWN="4")  # room for a kill before the teardown
     yield running
     if running.process is not None and running.process.poll() is None:
         assert stop(running.process) == 0
 
 
-def test_killed_right_after_a_realtime_alert_is_accepted(service: Service) -> None:
+def test_killed_right_after_a_realtime_alert_is_accepted_then_between_its_final_result_and_teardown(service: Service) -> None:
     service.start()
     scan_id = service.post(priority=100)
     service.kill()
+
+    service.start()
+    service.wait("final result", lambda: service.result(scan_id).get("is_final"))
+    assert not service.manifest(scan_id)["complete"], "torn down before the kill: make WAIT_BEFORE_TEARDOWN longer"
+    service.kill()
+
     service.start()
     service.assert_finished_exactly_once(scan_id)
 
 
 def test_killed_mid_scan_the_running_scan_is_reattached(service: Service) -> None:
     service.start()
-    scan_id = service.post()
+    scan_id = service.post(nsides={"8": 0, "16": 4, "32": 4})  # long enough to be killed in the middle
     service.wait("progress reported", lambda: service.manifest(scan_id)["progress"])
     (server_before,) = [p for p in service.launches(scan_id) if p["role"] == "server"]
     service.kill()
@@ -124,18 +131,3 @@ def test_killed_mid_scan_the_running_scan_is_reattached(service: Service) -> Non
     service.assert_finished_exactly_once(scan_id)
     (server_after,) = [p for p in service.launches(scan_id) if p["role"] == "server"]
     assert server_after == server_before  # re-attached, not relaunched
-
-
-def test_killed_between_the_final_result_and_the_teardown(tmp_path: Path) -> None:
-    service = Service(tmp_path / "data", WAIT_BEFORE_TEARDOWN="4")  # room for the kill before the teardown
-    service.start()
-    try:
-        scan_id = service.post()
-        service.wait("final result", lambda: service.result(scan_id).get("is_final"))
-        assert not service.manifest(scan_id)["complete"], "torn down before the kill: make WAIT_BEFORE_TEARDOWN longer"
-        service.kill()
-        service.start()
-        service.assert_finished_exactly_once(scan_id)
-    finally:
-        if service.process is not None and service.process.poll() is None:
-            assert stop(service.process) == 0

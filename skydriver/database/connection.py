@@ -55,7 +55,7 @@ class Database:
 
         async def attempt(session: AsyncClientSession) -> T:
             # DatabaseUnavailable is not a PyMongo error: with_transaction stops retrying once the database is lost
-            self.health.check_reachable()
+            self.health.check()
             return await work(session)
 
         async with self.client.start_session() as session:

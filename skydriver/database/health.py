@@ -24,7 +24,7 @@ from ..errors import DatabaseUnavailable, EmbeddedDatabaseError
 LOGGER = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 1.0  # seconds between pings
-PING_TIMEOUT = 1.0  # seconds a ping may take before the database counts as lost
+PING_TIMEOUT = 5.0  # seconds a ping may take before the database counts as lost (not less: a busy one is slow)
 RETRY_AFTER = 5  # seconds a refused client is told to wait (Retry-After)
 EMBEDDED_RESTARTS = 5  # restarts of a dead embedded database in a row before giving up
 EMBEDDED_RESTART_BACKOFF = 1.0  # seconds before the first restart; doubles each time
@@ -42,6 +42,8 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 class DatabaseHealth:
+    """Up or down, as last seen; what requests and background loops consult before touching the database."""
+
     def __init__(self, client: AsyncMongoClient, embedded: EmbeddedDatabase | None = None):
         self.client = client
         self.embedded = embedded
@@ -56,15 +58,12 @@ class DatabaseHealth:
         return self._up.is_set()
 
     def check(self) -> None:
-        """Raise DatabaseUnavailable while the database is known to be down."""
+        """Raise DatabaseUnavailable while the database is known to be down, by the monitor or by the driver (which
+        marks a server it lost a connection to as unknown: no need to wait for a server selection to time out)."""
+        if self.available and not self.client.topology_description.has_writable_server():
+            self.lost(ConnectionError("the driver has no writable server"))
         if not self.available:
             raise DatabaseUnavailable(UNAVAILABLE, RETRY_AFTER)
-
-    def check_reachable(self) -> None:
-        """``check``, and also refuse when the driver already knows it has no server to write to (no wait)."""
-        if self.available and not self.client.topology_description.has_writable_server():
-            self.lost(ConnectionError("no writable server"))
-        self.check()
 
     def lost(self, exc: BaseException) -> None:
         if self.available:
@@ -85,7 +84,7 @@ class DatabaseHealth:
     @contextlib.asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:
         """Refuse work at once while the database is down; turn a lost connection during it into DatabaseUnavailable."""
-        self.check_reachable()
+        self.check()
         try:
             yield
         except PyMongoError as exc:
