@@ -30,7 +30,7 @@ OBSOLETE_INDEXES = ("teardown_at_1", "complete_1", "idempotency_key_1")  # creat
 # how long one operation waits for a reachable server: a lost database costs a request this much at most (the
 # health monitor then refuses the next ones at once); the driver's default of 30 s made clients wait minutes
 SERVER_SELECTION_TIMEOUT_MS = 3000
-TRANSACTION_TIMEOUT = 30.0  # seconds a transaction may take, all PyMongo's own retries included (its default: 120)
+TRANSACTION_TIMEOUT = 10.0  # seconds a transaction may take, all PyMongo's own retries included (its default: 120)
 FIRST_CONTACT_TIMEOUT = 60.0  # seconds to wait at start for a configured MongoDB that is not up yet
 
 

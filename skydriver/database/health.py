@@ -96,6 +96,9 @@ class DatabaseHealth:
     async def watch(self) -> None:
         """Ping forever; mark the database lost and found, and restart a dead embedded one."""
         while True:
+            if self.embedded is not None and self.embedded.exited:  # no need to ping a process that is gone
+                self.lost(EmbeddedDatabaseError(f"embedded database exited with code {self.embedded.process.returncode}"))
+                await self._restart_embedded()
             try:
                 with pymongo.timeout(PING_TIMEOUT):
                     await self.client.admin.command("ping")
@@ -105,8 +108,6 @@ class DatabaseHealth:
                     self.restarts = 0
             except PyMongoError as exc:
                 self.lost(exc)
-                if self.embedded is not None and self.embedded.exited:
-                    await self._restart_embedded()
             await asyncio.sleep(CHECK_INTERVAL)
 
     async def _restart_embedded(self) -> None:
