@@ -42,7 +42,15 @@ def run_skydriver(data_dir: Path, port: int, **env_overrides: str) -> subprocess
 
 
 def database_children(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    return [p for p in psutil.Process(process.pid).children() if "secantusd" in " ".join(p.cmdline())]
+    """The embedded database processes SkyDriver runs (not one it killed and has yet to reap)."""
+    found = []
+    for child in psutil.Process(process.pid).children():
+        try:
+            if "secantusd" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # exited, or a zombie
+            pass
+    return found
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
