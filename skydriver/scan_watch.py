@@ -139,6 +139,7 @@ class ScanWatcher:
             if not self._subscribers:
                 self._wake.clear()
                 await self._wake.wait()
+            await self.database.health.wait_until_available()  # paused while the database is down
             try:
                 await self._poll_once()
             except Exception:
