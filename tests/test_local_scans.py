@@ -207,11 +207,11 @@ async def test_processes_of_an_unrecorded_launch_are_stopped_before_the_scan_is_
     work.mkdir(parents=True)
     # spawned by a launch whose SkyDriver was killed before it could write launch.json
     stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], cwd=work, start_new_session=True)
-    state = await launcher.start(scan, launcher.plan(scan))
+    state = await launcher.start(scan)
     try:
         assert stray.wait(timeout=30) == -signal.SIGTERM
         assert [p["role"] for p in state["processes"]] == ["server", "starter-0"]
-        assert await launcher.start(scan, launcher.plan(scan)) == state  # recorded now: launched once
+        assert await launcher.start(scan) == state  # recorded now: launched once
     finally:
         await launcher.stop(LaunchedScan(scan.scan_id, state, []))
     assert scan_processes(local_settings.data_dir, scan.scan_id) == []
