@@ -18,7 +18,8 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import MODERN_EVENT, scan_body
+from examples.sample_data import MODERN_EVENT
+from tests.conftest import scan_body
 from tests.skydriver_process import free_port, run_skydriver, stop
 
 pytestmark = pytest.mark.slow

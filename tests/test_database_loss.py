@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import requests
 
+from examples.sample_data import MODERN_EVENT
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import start
-from tests.conftest import MODERN_EVENT, make_settings, scan_body, token
+from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient, Response
 from tests.skydriver_process import database_children, free_port, run_skydriver, stop
 

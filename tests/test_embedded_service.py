@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from examples.sample_data import MODERN_EVENT
+from skydriver.serve import NO_DATABASE
 from tests.conftest import scan_body
 from tests.skydriver_process import database_children, free_port, run_skydriver, stop
 
@@ -74,7 +75,7 @@ def test_a_database_orphaned_by_a_crash_is_stopped_at_the_next_start_and_a_live_
         env = {**os.environ, "SKYDRIVER_AUTH": "off", "REST_PORT": str(free_port()), "SKYDRIVER_DATA_DIR": str(data_dir)}
         env.pop("MONGODB_URI", None)
         second = subprocess.run([sys.executable, "-m", "skydriver"], env=env, capture_output=True, timeout=120)
-        assert second.returncode == 2
+        assert second.returncode == NO_DATABASE
         assert f"in use by another SkyDriver (pid {driver.pid})" in second.stderr.decode()
         assert database_children(driver)[0].is_running()
     finally:
