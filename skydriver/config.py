@@ -144,6 +144,9 @@ class Settings:
     mongodb_user: str = setting("MONGODB_USER", "", "with `MONGODB_HOST`")
     mongodb_password: Secret = setting("MONGODB_PASSWORD", "", "with `MONGODB_USER`", repr=False)
     mongodb_database: str = setting("MONGODB_DATABASE", "skydriver", "database name")
+    mongodb_start_timeout: Seconds = setting(
+        "MONGODB_START_TIMEOUT", 60.0, "seconds to wait at start for a configured MongoDB that is not up yet"
+    )
     event_cache_mb: int = setting(
         "SKYDRIVER_EVENT_CACHE_MB", 96,
         "memory for recently read events (immutable, 100-500 kB each), so manifest polls skip fetching them", ge=0,

@@ -162,8 +162,10 @@ async def test_processes_that_vanished_while_skydriver_was_down_mark_the_scan_st
     scan_id = (await user.post("/scan", body)).json()["scan_id"]
     await wait_for(user, scan_id, lambda m: m["condor_clusters"])
     await first.stop()
-    for proc in scan_processes(local_settings.data_dir, scan_id):
-        proc.kill()
+    while procs := scan_processes(local_settings.data_dir, scan_id):  # until none is left (a starter may spawn more)
+        for proc in procs:
+            proc.kill()
+        psutil.wait_procs(procs, timeout=5)
     second = await start(local_settings)
     try:
         done = await wait_for(user, scan_id, lambda m: m["complete"])

@@ -120,9 +120,9 @@ def test_a_bad_setting_is_one_line_and_exit_2() -> None:
     assert len(lines) == 1 and "REST_PORT='eighty'" in lines[0] and "Traceback" not in done.stderr
 
 
-@pytest.mark.slow
 def test_an_unreachable_database_at_start_is_one_line_and_exit_3() -> None:
-    done = _serve(MONGODB_URI="mongodb://127.0.0.1:9/", SKYDRIVER_AUTH="off", REST_PORT="0", LOG_FORMAT="json")
+    done = _serve(MONGODB_URI="mongodb://127.0.0.1:9/", MONGODB_START_TIMEOUT="2", SKYDRIVER_AUTH="off", REST_PORT="0",
+                  LOG_FORMAT="json")  # fmt: skip
     assert done.returncode == 3, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stderr.strip().splitlines()]
     assert lines[-1]["level"] == "ERROR" and "database unreachable at start" in lines[-1]["message"]

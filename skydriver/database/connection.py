@@ -31,7 +31,6 @@ OBSOLETE_INDEXES = ("teardown_at_1", "complete_1", "idempotency_key_1")  # creat
 # health monitor then refuses the next ones at once); the driver's default of 30 s made clients wait minutes
 SERVER_SELECTION_TIMEOUT_MS = 3000
 TRANSACTION_TIMEOUT = 10.0  # seconds a transaction may take, all PyMongo's own retries included (its default: 120)
-FIRST_CONTACT_TIMEOUT = 60.0  # seconds to wait at start for a configured MongoDB that is not up yet
 
 
 @dataclasses.dataclass
@@ -107,7 +106,7 @@ async def open_database(settings: Settings) -> Database:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             uri, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
         )
-        hello = await _first_contact(client)
+        hello = await _first_contact(client, settings.mongodb_start_timeout)
         db = client[settings.mongodb_database]
         await _create_indexes(db)
     except BaseException:
@@ -129,9 +128,9 @@ async def open_database(settings: Settings) -> Database:
     )
 
 
-async def _first_contact(client: AsyncMongoClient) -> dict[str, Any]:
-    """The server's hello, waiting for a configured MongoDB that is still starting."""
-    deadline = time.monotonic() + FIRST_CONTACT_TIMEOUT
+async def _first_contact(client: AsyncMongoClient, timeout: float) -> dict[str, Any]:
+    """The server's hello, waiting up to `timeout` seconds for a configured MongoDB that is still starting."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             return await client.admin.command("hello")

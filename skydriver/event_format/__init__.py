@@ -4,6 +4,6 @@ The service checks every POSTed event with `read_event` (an event no scanner cou
 the reference scanner reads events through the same code. The service never imports the reference scanner.
 """
 
-from .messages import EventFormatError, EventInfo, load_event_file, read_event
+from .messages import EventFormatError, EventInfo, EventMetadata, load_event_file, read_event
 
-__all__ = ["EventFormatError", "EventInfo", "load_event_file", "read_event"]
+__all__ = ["EventFormatError", "EventInfo", "EventMetadata", "load_event_file", "read_event"]

@@ -14,11 +14,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skyreader import EventMetadata
-
 from .i3frames import FrameDecodeError, find_event_header, frames_mention
 from .mjd import mjd_from_i3live_time
 from .sky_coordinates import local_to_equatorial
+
+# skyreader's rule for real events' run ids (its EventMetadata refuses others); a test keeps the two in step
+REAL_RUN_IDS = range(100_000, 1_000_000)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventMetadata:
+    """The event's metadata as skyreader's ``EventMetadata`` holds it (same fields, same check), declared here so that
+    reading an event does not import skyreader, whose plotting imports cost ~3 s at every start of the service."""
+
+    run_id: int
+    event_id: int
+    event_type: str
+    mjd: float  # meaningless for simulated events
+    is_real_event: bool
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.is_real_event and self.run_id not in REAL_RUN_IDS:
+            raise ValueError(f"run id {self.run_id} is out of range for a real event ([{REAL_RUN_IDS.start}, {REAL_RUN_IDS.stop}))")
 
 
 class EventFormatError(ValueError):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-from skyreader import EventMetadata, SkyScanResult
+import skyreader
+from skyreader import SkyScanResult
+
+from ..event_format import EventMetadata
 
 # nside -> RING pixel -> (llh, E_in, E_tot)
 PixelValues = dict[int, dict[int, tuple[float, float, float]]]
@@ -29,3 +34,8 @@ def to_skyscan_result(pixels: PixelValues, event: EventMetadata, is_complete: bo
         rows = sorted((index, *values) for index, values in pixels[nside].items())
         arrays[SkyScanResult.format_nside(nside)] = np.array(rows, dtype=np.dtype(pixel_type, metadata=metadata))
     return SkyScanResult(arrays)
+
+
+def as_skyreader_metadata(event: EventMetadata) -> skyreader.EventMetadata:
+    """The same metadata as skyreader's own class (its ``to_json`` names files after it)."""
+    return skyreader.EventMetadata(**dataclasses.asdict(event))

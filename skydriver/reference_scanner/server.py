@@ -26,7 +26,7 @@ from scanner_client.scan_routes import ScanRoutesClient, SkyDriverCallError
 from ..event_format import EventFormatError, EventInfo, load_event_file, read_event
 from .likelihood import StandInReco, fallback_direction
 from .progress import ProgressTracker
-from .results import to_skyscan_result
+from .results import as_skyreader_metadata, to_skyscan_result
 from .scan import Scan
 from .startup import StartupInfo
 from .work_queue import WorkQueue
@@ -148,7 +148,7 @@ class Reporter:
     async def final_result(self, cache_dir: Path) -> None:
         result = to_skyscan_result(self._scan.values, self._event.metadata, is_complete=True)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        LOGGER.info("final result file: %s", result.to_json(self._event.metadata, cache_dir))
+        LOGGER.info("final result file: %s", result.to_json(as_skyreader_metadata(self._event.metadata), cache_dir))
         async with self._lock:
             body = result.serialize()
             await self._call("final result", lambda api: api.put_result(body, True), fatal=True)

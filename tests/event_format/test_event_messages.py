@@ -57,3 +57,24 @@ def test_every_real_event_gives_plausible_metadata(path) -> None:
 def test_a_message_without_data_is_refused() -> None:
     with pytest.raises(EventFormatError, match="value.data"):
         read_event({"value": {}}, is_real_event=True)
+
+
+def test_event_metadata_is_skyreaders_with_the_same_run_id_rule() -> None:
+    import dataclasses
+
+    import skyreader
+
+    from skydriver.event_format import EventMetadata
+
+    assert [f.name for f in dataclasses.fields(EventMetadata)] == [f.name for f in dataclasses.fields(skyreader.EventMetadata)]
+    for run_id, is_real in ((99_999, True), (100_000, True), (999_999, True), (1_000_000, True), (5, False)):
+        ours_ok = theirs_ok = True
+        try:
+            EventMetadata(run_id, 1, "t", 60000.0, is_real)
+        except ValueError:
+            ours_ok = False
+        try:
+            skyreader.EventMetadata(run_id, 1, "t", 60000.0, is_real)
+        except ValueError:
+            theirs_ok = False
+        assert ours_ok == theirs_ok, run_id
