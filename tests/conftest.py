@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -52,7 +53,16 @@ def make_settings(mongo_uri: str, data_dir: Path, env: Mapping[str, str] | None 
         "SKYDRIVER_LAUNCHER": "none",
         **(env or {}),
     }
+    # replace() would silently drop a name that is not a field (the settings ignore unknown names): refuse it here
+    unknown = set(overrides) - {field.name for field in dataclasses.fields(Settings)}
+    assert not unknown, f"not settings fields: {unknown} (grouped settings go in `env`)"
     return dataclasses.replace(Settings.from_env(environ), **overrides)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def token(role: str) -> str:
@@ -63,6 +73,23 @@ def token(role: str) -> str:
         "outsider": {"groups": ["/institutions/SomewhereElse"]},
     }[role]
     return Auth(AUTH_SECRET, algorithm="HS512").create_token(f"test-{role}", payload=payload)
+
+
+@pytest.fixture
+def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
+    """The local launcher with real processes, on a port known before start, with intervals of a test's seconds."""
+    return make_settings(
+        mongo_uri, tmp_path, {"SKYSCAN_PROGRESS_INTERVAL_SEC": "1", "SKYSCAN_RESULT_INTERVAL_SEC": "2"},
+        launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=1.0, reconcile_interval=1.0,
+        launch_retry_backoff=1.0,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def local_driver(local_settings: Settings) -> AsyncIterator[SkyDriver]:
+    running = await start(local_settings)
+    yield running
+    await running.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,12 +10,6 @@ from pathlib import Path
 
 import psutil
 import requests
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_skydriver(data_dir: Path, port: int, **env_overrides: str) -> subprocess.Popen[bytes]:

@@ -5,32 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from examples.sample_data import MODERN_EVENT
 from skydriver.cli import build_parser
 from skydriver.cli.scan_view import ScanView, describe_outcome
-from skydriver.config import Settings
-from skydriver.server import SkyDriver, start
-from tests.conftest import make_settings, token
-from tests.test_local_scans import free_port
+from skydriver.server import SkyDriver
+from tests.conftest import token
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 SCAN_ARGS = ["--reco-algo", "dummy", "--nsides", "8:0,16:4,32:4", "--cluster", "local:2"]
-
-
-@pytest.fixture
-async def local_driver(mongo_uri: str, tmp_path: Path) -> Any:
-    settings: Settings = make_settings(
-        mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=1.0,
-        progress_interval=1, result_interval=2, reconcile_interval=1.0,
-    )  # fmt: skip
-    running = await start(settings)
-    yield running
-    await running.stop()
 
 
 async def skydriver_cli(driver: SkyDriver, *args: str, role: str = "user", cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from examples.sample_data import MODERN_EVENT
-from tests.conftest import scan_body
-from tests.skydriver_process import free_port, run_skydriver, stop
+from tests.conftest import free_port, scan_body
+from tests.skydriver_process import run_skydriver, stop
 
 pytestmark = pytest.mark.slow
 

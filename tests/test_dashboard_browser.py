@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from skydriver.server import SkyDriver, start
-from tests.conftest import make_settings, scan_body, token
+from skydriver.server import SkyDriver
+from tests.conftest import scan_body, token
 from tests.http_client import HttpClient
-from tests.test_local_scans import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -28,17 +27,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's chromium package (.ci/run does)"),
 ]
-
-
-@pytest.fixture
-async def local_driver(mongo_uri: str, tmp_path: Path) -> Any:
-    settings = make_settings(
-        mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=30.0,
-        progress_interval=1, result_interval=2, reconcile_interval=1.0,
-    )  # fmt: skip
-    running = await start(settings)
-    yield running
-    await running.stop()
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import requests
 from examples.sample_data import MODERN_EVENT
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import start
-from tests.conftest import make_settings, scan_body, token
+from tests.conftest import free_port, make_settings, scan_body, token
 from tests.http_client import HttpClient, Response
-from tests.skydriver_process import database_children, free_port, run_skydriver, stop
+from tests.skydriver_process import database_children, run_skydriver, stop
 
 
 def assert_unavailable(status: int, headers: Any, body: Any) -> None:

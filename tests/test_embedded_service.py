@@ -14,8 +14,8 @@ import requests
 
 from examples.sample_data import MODERN_EVENT
 from skydriver.serve import NO_DATABASE
-from tests.conftest import scan_body
-from tests.skydriver_process import database_children, free_port, run_skydriver, stop
+from tests.conftest import free_port, scan_body
+from tests.skydriver_process import database_children, run_skydriver, stop
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import math
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,34 +24,12 @@ from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.launchers import LaunchedScan, ScanRequest, WorkerCluster
 from skydriver.launchers.local import LocalLauncher
 from skydriver.server import SkyDriver, start
-from tests.conftest import make_settings, scan_body, token
+from tests.conftest import free_port, scan_body, token
 from tests.http_client import HttpClient
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 NSIDES = {"8": 0, "16": 4, "32": 4}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
-    return make_settings(
-        mongo_uri, tmp_path, launcher="local", rest_port=free_port(), launch_interval=0.0, wait_before_teardown=1.0,
-        reconcile_interval=1.0, launch_retry_backoff=1.0,
-        env={"SKYSCAN_PROGRESS_INTERVAL_SEC": "1", "SKYSCAN_RESULT_INTERVAL_SEC": "2"},
-    )  # fmt: skip
-
-
-@pytest.fixture
-async def local_driver(local_settings: Settings) -> Any:
-    running = await start(local_settings)
-    yield running
-    await running.stop()
 
 
 def scan_processes(data_dir: Path, scan_id: str) -> list[psutil.Process]:

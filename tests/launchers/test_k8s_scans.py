@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import shlex
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +27,7 @@ from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.config import Settings
 from skydriver.launchers.kubernetes import KubernetesLauncher
 from skydriver.server import SkyDriver, start
-from tests.conftest import make_settings, scan_body, token
+from tests.conftest import free_port, make_settings, scan_body, token
 from tests.http_client import HttpClient
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
@@ -98,12 +97,6 @@ def k8s_scan_settings(mongo_uri: str, tmp_path: Path) -> Settings:
         rest_port=free_port(), launch_interval=0.0, launch_max_attempts=3, launch_retry_backoff=0.5,
         launch_timeout=5.0, wait_before_teardown=1.0, reconcile_interval=0.5,
     )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Drivers:
