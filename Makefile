@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run scan test test-fast bench schemas docs lock clean
+.PHONY: run scan test test-fast fuzz bench schemas docs lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(INSTALLED)
 # everything but the end-to-end tests with real processes or a browser (marked slow)
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -q -m "not slow"
+
+# schemathesis over schemas/openapi.json as user and system; fails on any 5xx or under 10,000 requests (not in `test`)
+fuzz: $(INSTALLED)
+	$(PY) -m tests.fuzz_api
 
 bench: $(INSTALLED)
 	$(PY) benchmarks/run.py

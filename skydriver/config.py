@@ -130,6 +130,16 @@ class Settings:
     max_body_bytes: int = setting(
         "SKYDRIVER_MAX_BODY_BYTES", 64 * 1024 * 1024, "larger request bodies get a 413 before they are read", ge=1024
     )
+    large_uploads_per_role: int = setting(
+        "SKYDRIVER_LARGE_UPLOADS_PER_ROLE", 2,
+        "bodies over 1 MiB one role may be sending at once (more get 503 + `Retry-After`); real events and results "
+        "are smaller", ge=1,
+    )  # fmt: skip
+    idle_timeout: float = setting(
+        "SKYDRIVER_IDLE_TIMEOUT", 30.0,
+        "seconds a connection may take to send a request's headers (idle keep-alive connections included)", ge=1.0,
+    )  # fmt: skip
+    body_timeout: float = setting("SKYDRIVER_BODY_TIMEOUT", 300.0, "seconds a client may take to send a request's body", ge=1.0)
 
     # --- database
     data_dir: Annotated[Path, AfterValidator(Path.absolute)] = setting(

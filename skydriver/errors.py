@@ -43,6 +43,26 @@ class JsonDecodeError(BadRequest):
     """Not valid JSON; the message says where."""
 
 
+class IntegerOutOfRange(JsonDecodeError):
+    """An integer MongoDB cannot hold (outside 64 bits); ``path`` leads to it (object keys and list positions)."""
+
+    def __init__(self, path: list[str | int], value: int):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "the top"
+        super().__init__(f"integer {value} at {where[:200]} is outside the 64-bit range [-2^63, 2^63-1]")
+        self.path = path
+
+
+class NotStorable(BadRequest):
+    """A value MongoDB cannot hold as sent (too deep, too big, a key it refuses); the message says where in it."""
+
+
+class ClusterLimitReached(ArgumentError):
+    """A new cluster report for a scan that already holds as many as it may."""
+
+    def __init__(self, limit: int):
+        super().__init__("condor_cluster", f"the scan already holds {limit} clusters")
+
+
 class UnknownDockerTag(ArgumentError):
     """``docker_tag`` matches no image; the message lists what exists."""
 
@@ -104,10 +124,24 @@ class NoResultYet(SkyDriverError, LookupError):
         self.scan_id = scan_id
 
 
+class MethodNotAllowed(SkyDriverError):
+    """The route has no such method."""
+
+    status = 405
+
+
 class BodyTooLarge(SkyDriverError):
     """The request body is over SKYDRIVER_MAX_BODY_BYTES."""
 
     status = 413
+
+
+class UrlTooLong(SkyDriverError):
+    status = 414
+
+
+class HeadersTooLarge(SkyDriverError):
+    status = 431
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -122,6 +156,10 @@ class ServiceUnavailable(SkyDriverError):
     def __init__(self, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UploadsBusy(ServiceUnavailable):
+    """The caller's role is already sending as many large bodies as it may (SKYDRIVER_LARGE_UPLOADS_PER_ROLE)."""
 
 
 class DockerTagSourceUnavailable(ServiceUnavailable):

@@ -2,31 +2,92 @@
 
 The Skymap Scanner's Python encoder writes bare ``NaN`` tokens; orjson rejects them on input and would turn them into
 ``null`` on output. So: orjson when the text is strict JSON, the standard library (which keeps NaN) otherwise.
+
+Everything parsed here can be stored: integers fit in 64 bits (what MongoDB holds; orjson would read larger ones as
+floats), and strings are valid Unicode (no lone UTF-16 surrogates, which no encoder can write back).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
 
-from .errors import JsonDecodeError
+from .errors import IntegerOutOfRange, JsonDecodeError
 
-__all__ = ["JsonDecodeError", "dumps", "has_non_finite", "loads", "splice"]
+__all__ = ["IntegerOutOfRange", "JsonDecodeError", "canonical", "dumps", "has_non_finite", "loads", "splice"]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# every JSON integer outside the signed 64-bit range has a run of at least 19 digits (so do some inside it: checked
+# exactly); digits mapped to "0" and a plain substring search find one 10x faster than a regular expression
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
+# a high or low surrogate written as an escape; only the standard library parser lets a lone one through
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def loads(text: bytes | str) -> tuple[Any, bool]:
-    """Parse JSON; also return whether the text held non-finite numbers (NaN/Infinity), so dumps can keep them."""
+    """Parse JSON; also return whether the text held non-finite numbers (NaN/Infinity), so dumps can keep them.
+
+    Raises JsonDecodeError for text that is not JSON, nests deeper than the parsers go, holds a lone surrogate or an
+    integer outside 64 bits.
+    """
+    if isinstance(text, str):
+        try:
+            text = text.encode()
+        except UnicodeEncodeError:
+            raise JsonDecodeError("body is not valid JSON: a string holds a lone UTF-16 surrogate") from None
     try:
-        return orjson.loads(text), False
+        value, non_finite = orjson.loads(text), False
     except orjson.JSONDecodeError:
-        pass
+        value, non_finite = _loads_standard(text), True
     try:
-        return json.loads(text), True
+        if non_finite and _SURROGATE_ESCAPE.search(text):
+            _check_encodable(value)
+        if _LONG_DIGIT_RUN in text.translate(_DIGITS_TO_ZERO):
+            # orjson reads integers beyond 64 bits as floats: find them in the standard library's exact reading
+            _check_integers(value if non_finite else _loads_standard(text))
+    except RecursionError:
+        raise JsonDecodeError("body is not valid JSON: nested too deeply") from None
+    return value, non_finite
+
+
+def _loads_standard(text: bytes) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise JsonDecodeError("body is not valid JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise JsonDecodeError(f"body is not valid JSON: {exc}") from None
+
+
+def _check_encodable(value: Any) -> None:
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=True).encode()
+    except UnicodeEncodeError:
+        raise JsonDecodeError("body is not valid JSON: a string holds a lone UTF-16 surrogate") from None
+
+
+def _check_integers(value: Any) -> None:
+    found = _integer_out_of_range(value)
+    if found is not None:
+        path, integer = found
+        raise IntegerOutOfRange(path[::-1], integer)
+
+
+def _integer_out_of_range(value: Any) -> tuple[list[str | int], int] | None:
+    """The first integer outside 64 bits and its path (innermost first), or None."""
+    if type(value) is int:
+        return None if INT64_MIN <= value <= INT64_MAX else ([], value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, (int, dict, list)) and (found := _integer_out_of_range(item)) is not None:
+            found[0].append(key)
+            return found
+    return None
 
 
 def dumps(value: Any, non_finite: bool = False) -> bytes:
@@ -34,6 +95,13 @@ def dumps(value: Any, non_finite: bool = False) -> bytes:
     if non_finite:
         return json.dumps(value, separators=(",", ":"), allow_nan=True).encode()
     return orjson.dumps(value)
+
+
+def canonical(value: Any) -> bytes:
+    """One text for equal values, whatever their key order and whitespace were (for comparing requests)."""
+    if has_non_finite(value):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=True).encode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def has_non_finite(value: Any) -> bool:

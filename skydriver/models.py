@@ -7,16 +7,31 @@ which reco algorithms the launcher can run) happen in ``scan_request_checks``.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from scanner_client.memory_size import request_memory_mb
 from scanner_client.nsides import progression_from_json
 
+from .json_codec import INT64_MAX, INT64_MIN
+from .storable import MAX_FREE_FORM_BYTES, check_depth, check_free_form
+
 REAL_EVENT_WORDS = {"real", "real_event"}
 SIMULATED_EVENT_WORDS = {"sim", "simulated", "simulated_event"}
 SCAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+MAX_CLUSTERS = 64  # cluster entries of one scan (real scans use one to three)
+MAX_NAME_CHARS = 1024  # docker tags, reco algorithms, collector and schedd addresses
+MAX_STATES, MAX_STATE_CHARS = 32, 64  # job states in one cluster report (HTCondor has 7), and their names
+MAX_CONDOR_CLUSTERS = 1000  # cluster reports one scan keeps (so its manifest stays one document, under 5 MB of them)
+
+# what MongoDB stores as an integer (JSON bodies are checked by json_codec; query strings need the bounds here)
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def _brief(value: Any) -> str:
+    """A value for an error message: scalars as they are (cut short), containers by their type."""
+    return repr(value)[:80] if not isinstance(value, (dict, list, tuple)) else type(value).__name__
 
 
 class _Body(BaseModel):
@@ -38,11 +53,11 @@ class _QueryArgs(BaseModel):
 class ScanCreate(_Body):
     """POST /scan."""
 
-    docker_tag: StrictStr = Field(min_length=1, description="Skymap Scanner image tag: v3.1.4, v3.5, v3, latest, ...")
+    docker_tag: StrictStr = Field(min_length=1, max_length=MAX_NAME_CHARS, description="Skymap Scanner image tag: v3.1.4, v3.5, v3, latest, ...")
     cluster: dict[str, Any] | list[Any] = Field(
         description='HTCondor cluster name -> number of workers ({"sub-2": 1234}), or [[name, n], ...] to repeat a name'
     )
-    reco_algo: StrictStr = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$", description="reconstruction algorithm")
+    reco_algo: StrictStr = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[A-Za-z0-9_]+$", description="reconstruction algorithm")
     event_i3live_json: dict[str, Any] | StrictStr = Field(description="realtime (i3live) event: a dict or its JSON text")
     nsides: dict[StrictStr, StrictInt] = Field(description='nside -> pixel extension, ascending: {"8": 0, "64": 12}')
     real_or_simulated_event: StrictStr = Field(description="real / real_event, or sim / simulated / simulated_event")
@@ -57,20 +72,29 @@ class ScanCreate(_Body):
         pairs = list(value.items()) if isinstance(value, dict) else list(value)
         if not pairs:
             raise ValueError("at least one cluster is required")
+        if len(pairs) > MAX_CLUSTERS:
+            raise ValueError(f"{len(pairs)} clusters; at most {MAX_CLUSTERS}")
         for pair in pairs:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)):
-                raise ValueError(f"{pair!r} is not a [name, number of workers] pair")
+                raise ValueError(f"{_brief(pair)} is not a [name, number of workers] pair")
             name, count = pair
             if not isinstance(count, int) or isinstance(count, bool):
-                raise ValueError(f"cluster {name!r}: the number of workers must be an integer, got {count!r}")
+                raise ValueError(f"cluster {name[:80]!r}: the number of workers must be an integer, got {_brief(count)}")
             if count <= 0:
-                raise ValueError(f"cluster {name!r}: the number of workers must be positive, got {count}")
+                raise ValueError(f"cluster {name[:80]!r}: the number of workers must be positive, got {count}")
         return value
 
     @field_validator("nsides")
     @classmethod
     def _nsides_progression(cls, value: dict[str, int]) -> dict[str, int]:
         progression_from_json(value)  # the scanner server's own rule (scanner_client/nsides.py)
+        return value
+
+    @field_validator("event_i3live_json")
+    @classmethod
+    def _event_depth(cls, value: dict[str, Any] | str) -> dict[str, Any] | str:
+        if isinstance(value, dict):
+            check_depth(value)  # the JSON-text form is checked once parsed
         return value
 
     @field_validator("real_or_simulated_event")
@@ -99,8 +123,8 @@ class ScanCreate(_Body):
 class FindScansArgs(_QueryArgs):
     """GET /scans."""
 
-    run_id: int
-    event_id: int
+    run_id: Int64
+    event_id: Int64
     is_real_event: bool
     include_deleted: bool = False
 
@@ -150,11 +174,11 @@ class NoArgs(_QueryArgs):
 class CondorClusterReport(_Body):
     """An HTCondor cluster a starter submitted; ``states`` are its job-state counts, reported again and again."""
 
-    collector: StrictStr
-    schedd: StrictStr
+    collector: StrictStr = Field(max_length=MAX_NAME_CHARS)
+    schedd: StrictStr = Field(max_length=MAX_NAME_CHARS)
     cluster_id: StrictInt = Field(ge=0)
     jobs: StrictInt = Field(ge=0)
-    states: dict[StrictStr, StrictInt] | None = None
+    states: dict[Annotated[StrictStr, Field(max_length=MAX_STATE_CHARS)], StrictInt] | None = Field(None, max_length=MAX_STATES)
 
 
 class EventMetadata(BaseModel):
@@ -196,6 +220,13 @@ class ManifestPatch(_Body):
     event_metadata: EventMetadata | None = None
     scan_metadata: dict[str, Any] | None = None
     condor_cluster: CondorClusterReport | None = None
+
+    @field_validator("progress", "event_metadata", "scan_metadata", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Stored as sent: keys, depth and size MongoDB can hold (at most MAX_FREE_FORM_BYTES each)."""
+        check_free_form(value, MAX_FREE_FORM_BYTES)
+        return value
 
 
 class ResultPut(_Body):

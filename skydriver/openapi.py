@@ -24,7 +24,8 @@ SCAN_ID = {"name": "scan_id", "in": "path", "required": True, "schema": {"type":
 ERRORS = {str(c): {"description": d, "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
           for c, d in [(400, "bad argument (named in the message)"), (403, "not allowed"), (404, "no such scan"),
                        (409, "Idempotency-Key reused, or no result yet (summary, sky maps)"), (413, "body too large"),
-                       (503, "a service SkyDriver needs is unavailable: retry after Retry-After seconds")]}  # fmt: skip
+                       (414, "URL too long"), (431, "headers too large"),
+                       (503, "busy, or a service SkyDriver needs is unavailable: retry after Retry-After seconds")]}  # fmt: skip
 
 
 def models_in_use() -> list[type[BaseModel]]:

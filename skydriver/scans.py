@@ -7,6 +7,7 @@ spliced in unchanged rather than decoded and re-encoded on every poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -24,7 +25,7 @@ from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, NoR
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
-from .models import ManifestPatch, ScanCreate
+from .models import MAX_CONDOR_CLUSTERS, ManifestPatch, ScanCreate
 from .results.validation import validate_skyscan_result
 from .scan_request_checks import check_reco_algo, resolve_clusters
 from .scan_watch import ScanSnapshot, ScanWatcher
@@ -111,9 +112,14 @@ class ScanService:
     # ----------------------------------------------------------------------------------------------------------------
     # public routes
 
-    async def create(self, args: ScanCreate, event: dict[str, Any], event_json: bytes, idempotency_key: str | None, body: bytes) -> bytes:
-        """Record a scan durably (event, manifest, backlog entry) and return its Manifest; launching comes later."""
-        request_hash = hashlib.sha256(body).hexdigest()
+    async def create(self, args: ScanCreate, event: dict[str, Any], event_json: bytes, idempotency_key: str | None) -> bytes:
+        """Record a scan durably (event, manifest, backlog entry) and return its Manifest; launching comes later.
+
+        A retry is recognised by its parsed request (defaults filled in, the event as an object), so the same request
+        re-sent with other whitespace, key order or event form is the same request.
+        """
+        parsed = {**args.model_dump(exclude={"event_i3live_json"}), "event_i3live_json": event}
+        request_hash = hashlib.sha256(json_codec.canonical(parsed)).hexdigest()
         if idempotency_key and (earlier := await self._earlier_request(idempotency_key, request_hash)):
             return earlier
         clusters = resolve_clusters(args, self.settings, self.launcher)
@@ -154,16 +160,23 @@ class ScanService:
         plan = plan_for(self.launcher, scan_request(doc, self.skydriver_address))
         doc.update(dataclasses.asdict(plan))
 
+        event_fields = await self.database.events.text_fields(scan_id, event_json)
+
         async def write(session: Any) -> None:
-            await self.database.events.insert(scan_id, event_json, session)
+            await self.database.events.insert(scan_id, event_fields, session)
             await self.database.manifests.insert(doc, session)
             await self.database.backlog.insert(scan_id, args.priority, session)
 
         try:
             await self.database.in_transaction(write)
         except IdempotencyKeyTaken:
+            await self.database.blobs.discard(event_fields)
             if earlier := await self._earlier_request(idempotency_key or "", request_hash):
                 return earlier  # a concurrent retry of the same request won
+            raise
+        except Exception:
+            with contextlib.suppress(Exception):  # (a large event's GridFS file; the database may be what failed)
+                await self.database.blobs.discard(event_fields)
             raise
         self.database.events.remember(scan_id, event_json)
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
@@ -287,7 +300,7 @@ class ScanService:
             fields["event_metadata"] = meta
             fields["lookup"] = {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]}
         cluster = patch.condor_cluster.model_dump(exclude_none=True) if patch.condor_cluster else None
-        doc = await self.database.manifests.patch(scan_id, fields, cluster)
+        doc = await self.database.manifests.patch(scan_id, fields, cluster, MAX_CONDOR_CLUSTERS)
         if patch.progress is not None:
             self.metrics.progress_reports.inc()
         return manifest_json(doc, None)

@@ -9,6 +9,8 @@ import socket
 from collections.abc import Coroutine
 from typing import Any
 
+import tornado.httpserver
+import tornado.web
 from rest_tools.server import RestHandlerSetup, RestServer
 
 from .auth import rest_handler_auth_config, role_mapping
@@ -21,12 +23,35 @@ from .logs import log_access
 from .metrics import Metrics
 from .readiness import Readiness
 from .reconcile import reconcile_forever
+from .rest.base import MAX_HEAD_BYTES
 from .rest.routes import add_routes
+from .rest.uploads import UploadSlots
 from .scan_watch import ScanWatcher
 from .scans import ScanService
 from .teardown import TeardownLoop
 
 LOGGER = logging.getLogger(__name__)
+
+
+class LimitedRestServer(RestServer):
+    """rest_tools' server, its HTTP server given limits: a slow or silent client cannot hold a connection for long."""
+
+    def __init__(self, settings: Settings, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_body_size = settings.max_body_bytes  # (RestServer ignores its constructor's max_body_size)
+        self.http_limits = {
+            "idle_connection_timeout": settings.idle_timeout,  # also bounds the wait for a request's headers
+            "body_timeout": settings.body_timeout,
+            "max_header_size": MAX_HEAD_BYTES,
+        }
+
+    def startup(self, address: str = "localhost", port: int = 8080) -> None:
+        app = tornado.web.Application(self.routes, **self.app_args)
+        self.http_server = tornado.httpserver.HTTPServer(
+            app, xheaders=True, max_body_size=self.max_body_size, **self.http_limits
+        )
+        self.http_server.bind(port, address=address, family=socket.AF_INET)
+        self.http_server.start()
 
 
 @dataclasses.dataclass
@@ -89,13 +114,16 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         readiness = Readiness(database, settings.launcher)
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(
-            service=service, role_mapping=role_mapping(settings), max_body_bytes=settings.max_body_bytes, readiness=readiness
+            service=service,
+            role_mapping=role_mapping(settings),
+            max_body_bytes=settings.max_body_bytes,
+            uploads=UploadSlots(settings.large_uploads_per_role),
+            readiness=readiness,
         )
         # no rest_tools route stats: they keep latencies per URL path (one entry per scan id, never freed), compute
         # quantiles on every request, and answer 503 at random when slow, which an alert POST must never get
         handler_args["route_stats"] = None
-        rest = RestServer(log_function=log_access)  # one access line per request (skydriver.logs)
-        rest.max_body_size = settings.max_body_bytes  # (RestServer ignores its constructor's max_body_size)
+        rest = LimitedRestServer(settings, log_function=log_access)  # one access line per request (skydriver.logs)
         add_routes(rest, handler_args)
         rest.startup(address=settings.rest_host, port=port)
     except BaseException:

@@ -18,6 +18,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 from ..config import Settings
 from ..embedded_db import EmbeddedDatabase
 from .backlog import BacklogStore
+from .blobs import BlobStore
 from .events import EventStore
 from .health import DatabaseHealth
 from .manifests import ManifestStore
@@ -43,6 +44,7 @@ class Database:
     events: EventStore
     results: ResultStore
     backlog: BacklogStore
+    blobs: BlobStore
     supports_transactions: bool
     health: DatabaseHealth
     embedded: EmbeddedDatabase | None = None
@@ -115,13 +117,15 @@ async def open_database(settings: Settings) -> Database:
         raise
     transactions = bool(hello.get("setName"))
     LOGGER.info("database ready: %s (transactions: %s)", "embedded" if embedded else "configured", transactions)
+    blobs = BlobStore(db)
     return Database(
         client=client,
         db=db,
         manifests=ManifestStore(db.manifests),
-        events=EventStore(db.events, cache_bytes=settings.event_cache_mb * 1024 * 1024),
-        results=ResultStore(db.results),
+        events=EventStore(db.events, blobs, cache_bytes=settings.event_cache_mb * 1024 * 1024),
+        results=ResultStore(db.results, blobs),
         backlog=BacklogStore(db.backlog),
+        blobs=blobs,
         supports_transactions=transactions,
         health=DatabaseHealth(client, embedded),
         embedded=embedded,

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from ..errors import IdempotencyKeyTaken, ScanNotFound
+from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
 
 INTERNAL = {"_id": 0}
 WATCHED = {  # what progress streams follow
@@ -30,6 +30,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled
 def duplicated_fields(exc: DuplicateKeyError) -> set[str]:
     """The fields of the unique index a write collided with, as the server reports them (``keyPattern``)."""
     return set((exc.details or {}).get("keyPattern") or {})
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -87,11 +88,14 @@ class ManifestStore:
     async def _updated(self, selector: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> bool:
         return (await self.collection.update_one(selector, update, **kwargs)).matched_count > 0
 
-    async def patch(self, scan_id: str, fields: dict[str, Any], cluster: dict[str, Any] | None) -> dict[str, Any]:
+    async def patch(
+        self, scan_id: str, fields: dict[str, Any], cluster: dict[str, Any] | None, max_clusters: int
+    ) -> dict[str, Any]:
         """Apply a scanner/starter report in one atomic update per step.
 
         A cluster report is matched on (collector, schedd, cluster_id): the first report appends it, later ones
-        replace its ``jobs``/``states``. The guarded ``$push`` makes concurrent first reports append it only once.
+        replace its ``jobs``/``states``. The guarded ``$push`` makes concurrent first reports append it only once,
+        and only while the scan holds fewer than ``max_clusters`` (else ClusterLimitReached).
         """
         fields = {**fields, "last_updated": now()}
         if cluster is None:
@@ -103,11 +107,14 @@ class ManifestStore:
                 {"$set": {**fields, **{f"condor_clusters.$[c].{k}": v for k, v in cluster.items() if k not in key}}},
                 array_filters=[{f"c.{k}": v for k, v in key.items()}],
             ) or await self._updated(
-                {"scan_id": scan_id, "condor_clusters": {"$not": {"$elemMatch": key}}},
+                {"scan_id": scan_id, "condor_clusters": {"$not": {"$elemMatch": key}},
+                 f"condor_clusters.{max_clusters - 1}": {"$exists": False}},
                 {"$set": fields, "$push": {"condor_clusters": cluster}},
-            ):
+            ):  # fmt: skip
                 return await self.get(scan_id)
-            await self.get(scan_id)  # raises ScanNotFound; else a concurrent first report won the race: go again
+            # raises ScanNotFound; else the scan is full, or a concurrent first report won the race: go again
+            if len((await self.get(scan_id))["condor_clusters"]) >= max_clusters:
+                raise ClusterLimitReached(max_clusters)
         raise RuntimeError(f"scan {scan_id}: could not record cluster {key}")
 
     async def _update_or_raise(self, selector: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The results collection: one document per scan, the latest partial or the final result.
 
 The result is stored as its JSON text (validated on the way in) so that GET returns it byte for byte, bare NaN
-tokens and all, without decoding and re-encoding thousands of rows.
+tokens and all, without decoding and re-encoding thousands of rows. A text too big for the document (a million
+pixels at nside 2048 is ~27 MB) is kept in GridFS (see ``blobs``).
 
 Each document also mirrors what GET needs to know of its scan (``scan_deleted``; for a final result,
 ``teardown_handled``) so that the plotting scripts' polls read one document, not the manifest too.
@@ -13,12 +14,16 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from bson import Binary
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1, "scan_deleted": 1, "teardown_handled": 1}
+from .blobs import BlobStore
+
+PROJECTION = {
+    "_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "json": 1, "blob": 1, "scan_deleted": 1, "teardown_handled": 1,
+}  # fmt: skip
 VERSION_PROJECTION = {"_id": 0, "scan_id": 1, "is_final": 1, "is_deleted": 1, "last_updated": 1}
+READ_ATTEMPTS = 3  # a read racing a replacing write may find the old GridFS file deleted: it reads again
 
 
 def readable_without_manifest(doc: dict[str, Any]) -> bool:
@@ -38,17 +43,26 @@ class PutOutcome:
 
 
 class ResultStore:
-    def __init__(self, collection: AsyncCollection):
+    def __init__(self, collection: AsyncCollection, blobs: BlobStore):
         self.collection = collection
+        self.blobs = blobs
 
     async def put(self, scan_id: str, result_json: bytes, is_final: bool) -> PutOutcome:
         """Store a result unless a final one is already there and this one is partial.
 
         One atomic upsert: a partial only matches a non-final document, so a final result is never replaced by a later
         partial (which then finds the unique index in its way). The common case (no deleted flag) also matches only
-        not-deleted documents, so it needs no read afterwards.
+        not-deleted documents, so it needs no read afterwards. A GridFS file this write replaces is deleted after it.
         """
-        fields = {"json": Binary(result_json), "is_final": is_final, "last_updated": dt.datetime.now(dt.UTC)}
+        before = await self.collection.find_one({"scan_id": scan_id}, {"_id": 0, "blob": 1})
+        text = await self.blobs.fields(result_json, scan_id)
+        outcome = await self._put(scan_id, result_json, text, is_final)
+        # (two concurrent PUTs of one scan may both delete the file they saw, leaving the one between them behind)
+        await self.blobs.discard((before or {}) if outcome.accepted else text)
+        return outcome
+
+    async def _put(self, scan_id: str, result_json: bytes, text: dict[str, Any], is_final: bool) -> PutOutcome:
+        fields = {**text, "is_final": is_final, "last_updated": dt.datetime.now(dt.UTC)}
         selector: dict[str, Any] = {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
         stored = {"scan_id": scan_id, "is_final": is_final, "json": result_json}
         try:
@@ -67,10 +81,16 @@ class ResultStore:
         return PutOutcome(current, False, False)
 
     async def get(self, scan_id: str) -> dict[str, Any] | None:
-        doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)
-        if doc:
-            doc["json"] = bytes(doc["json"])
-        return doc
+        for _ in range(READ_ATTEMPTS):
+            doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)
+            if doc is None:
+                return None
+            text = await self.blobs.text(doc)
+            if text is not None:
+                doc["json"] = text
+                doc.pop("blob", None)
+                return doc
+        raise RuntimeError(f"scan {scan_id}: the result kept changing while it was read")
 
     async def mark_deleted(self, scan_id: str) -> dict[str, Any] | None:
         await self.collection.update_one({"scan_id": scan_id}, {"$set": {"is_deleted": True}})

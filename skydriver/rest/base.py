@@ -17,16 +17,29 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import pydantic
+import tornado.httputil
 import tornado.web
 from rest_tools.server import RestHandler
 
 from .. import json_codec
-from ..auth import requires
-from ..errors import ArgumentError, BadRequest, BodyTooLarge, ServiceUnavailable, SkyDriverError
+from ..auth import authorize, requires
+from ..errors import (
+    ArgumentError,
+    BadRequest,
+    BodyTooLarge,
+    HeadersTooLarge,
+    IntegerOutOfRange,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    SkyDriverError,
+    UploadsBusy,
+    UrlTooLong,
+)
 from ..logs import REQUEST_ID, SCAN_ID
 from ..models import SCAN_ID_PATTERN, NoArgs
 from ..readiness import Readiness
 from ..scans import ScanService
+from .uploads import LARGE_BODY_BYTES, RETRY_AFTER_SECONDS, UploadSlots
 
 LOGGER = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -59,40 +72,27 @@ class Operation:
 
 def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a handler method (``declared``: the other ``Operation`` fields); the method is then called as
-    ``method(self, *scan_ids, parsed_arguments_or_body)``, after the roles are checked."""
+    ``method(self, *scan_ids, parsed_arguments_or_body)``. The roles are checked in ``BaseHandler.prepare``, from the
+    headers, before any body is read."""
     op = Operation(summary, roles, **declared)
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         async def parsed(self: BaseHandler, *path_args: str) -> Any:
-            try:
-                scan_ids = [checked_scan_id(arg) for arg in path_args]
-                if scan_ids:
-                    SCAN_ID.set(scan_ids[0])  # every log line of this request names its scan
-                values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
-                if op.header:
-                    self.check_header(op.header)
-                async with self.service.database.health.guard():  # 503 at once while the database is down
-                    return await method(self, *scan_ids, values)
-            except tornado.web.HTTPError:
-                raise
-            except Exception as exc:
-                raise PassingError(exc) from exc
+            scan_ids = [checked_scan_id(arg) for arg in path_args]
+            if scan_ids:
+                SCAN_ID.set(scan_ids[0])  # every log line of this request names its scan
+            values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
+            if op.header:
+                self.check_header(op.header)
+            async with self.service.database.health.guard():  # 503 at once while the database is down
+                return await method(self, *scan_ids, values)
 
         guarded = requires(*roles)(parsed)
         guarded.operation = op  # type: ignore[attr-defined]
         return guarded
 
     return decorate
-
-
-class PassingError(tornado.web.HTTPError):
-    """Any error of a handler method, wrapped to pass rest_tools' auth decorator (which turns every exception but
-    tornado's HTTPError into an anonymous 500); ``BaseHandler`` unwraps it."""
-
-    def __init__(self, cause: Exception):
-        super().__init__(error_status(cause, 500))
-        self.cause = cause
 
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:
@@ -122,16 +122,31 @@ def error_status(exc: BaseException | None, default: int) -> int:
     return default
 
 
+MAX_URL_CHARS = 8192  # longer request targets get 414
+MAX_HEADER_BYTES = 64 * 1024  # more header bytes get 431
+MAX_HEAD_BYTES = 1024 * 1024  # the HTTP server drops a connection whose request line and headers pass this unanswered
+
+
+def check_request_head(request: tornado.httputil.HTTPServerRequest) -> None:
+    """414/431 for request lines and headers too long to be a real client's (tornado's own limit just disconnects)."""
+    if len(request.uri or "") > MAX_URL_CHARS:
+        raise UrlTooLong(f"the URL is {len(request.uri or '')} characters; the limit is {MAX_URL_CHARS}")
+    size = sum(len(name) + len(value) + 4 for name, value in request.headers.get_all())
+    if size > MAX_HEADER_BYTES:
+        raise HeadersTooLarge(f"the headers are {size} bytes; the limit is {MAX_HEADER_BYTES}")
+
+
 @tornado.web.stream_request_body
 class BaseHandler(RestHandler):
     """JSON in, JSON out, through the scan service.
 
-    Bodies are streamed in so an oversized one is refused (413, with the reason) before it is read into memory.
+    Bodies are streamed in, and only after the token was checked from the headers: an anonymous or oversized request
+    is refused (403, 413) before its body is read; a large body also needs one of its role's upload slots.
     """
 
     def initialize(  # type: ignore[override]
-        self, service: ScanService, role_mapping: Any, max_body_bytes: int, readiness: Readiness, route_template: str,
-        **kwargs: Any,
+        self, service: ScanService, role_mapping: Any, max_body_bytes: int, uploads: UploadSlots, readiness: Readiness,
+        route_template: str, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().initialize(**kwargs)
         self.service = service
@@ -139,23 +154,60 @@ class BaseHandler(RestHandler):
         self.route_template = route_template  # for metrics and the access log: never the raw path
         self.role_mapping = role_mapping
         self.max_body_bytes = max_body_bytes
+        self.uploads = uploads
+        self._upload_role: str | None = None
         self._body: tuple[dict[str, Any], bool] | None = None
         self._chunks: list[bytes] = []
         self._received = 0
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         super().prepare()
         given = self.request.headers.get(REQUEST_ID_HEADER, "")
         request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex[:16]
         REQUEST_ID.set(request_id)
         self.set_header(REQUEST_ID_HEADER, request_id)
-        declared = self.request.headers.get("Content-Length", "0")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        check_request_head(self.request)
+        method = getattr(self, self.request.method.lower(), None)  # type: ignore[union-attr]
+        roles = getattr(method, "required_roles", None)
+        if roles is None:
+            raise MethodNotAllowed(f"{self.request.method} is not allowed on {self.request.path[:200]}")
+        role = await authorize(self, roles)
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise BodyTooLarge(f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
-        self.request.connection.set_max_body_size(self.max_body_bytes)  # type: ignore[union-attr]
+        if declared is None and "Transfer-Encoding" not in self.request.headers:
+            return  # no body
+        if declared is None or int(declared) > LARGE_BODY_BYTES:
+            if not self.uploads.take(role):
+                raise UploadsBusy(
+                    f"role {role} is already sending {self.uploads.per_role} bodies over {LARGE_BODY_BYTES} bytes "
+                    "(SKYDRIVER_LARGE_UPLOADS_PER_ROLE); retry later", RETRY_AFTER_SECONDS,
+                )  # fmt: skip
+            self._upload_role = role
+        # a chunked body has no declared length: data_received counts it (tornado's own check answers a bare 400)
+        self.request.connection.set_max_body_size(2**62)  # type: ignore[union-attr]
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._received > self.max_body_bytes:
+            self._chunks = []
+            error = BodyTooLarge(f"request body is over {self.max_body_bytes} bytes (SKYDRIVER_MAX_BODY_BYTES)")
+            self.send_error(413, exc_info=(BodyTooLarge, error, None))
+            # answered: stop waiting for the rest of the body (tornado's own way, as when the client goes away)
+            tornado.web.RequestHandler.on_connection_close(self)
+            return
         self._chunks.append(chunk)
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._give_back_upload()
+
+    def _give_back_upload(self) -> None:
+        if self._upload_role is not None:
+            self.uploads.give_back(self._upload_role)
+            self._upload_role = None
 
     @property
     def body_bytes(self) -> bytes:
@@ -197,7 +249,12 @@ class BaseHandler(RestHandler):
             if not self.body_bytes.strip():
                 self._body = {}, False
             else:
-                value, non_finite = json_codec.loads(self.body_bytes)
+                try:
+                    value, non_finite = json_codec.loads(self.body_bytes)
+                except IntegerOutOfRange as exc:
+                    if exc.path and isinstance(exc.path[0], str):
+                        raise ArgumentError(exc.path[0], str(exc)) from None
+                    raise
                 if not isinstance(value, dict):
                     raise BadRequest(f"body must be a JSON object, not {type(value).__name__}")
                 self._body = value, non_finite
@@ -227,6 +284,7 @@ class BaseHandler(RestHandler):
         return model.model_validate(self.json_body()[0])
 
     def on_finish(self) -> None:
+        self._give_back_upload()
         self.service.metrics.observe_request(
             self.route_template, self.request.method or "", self.get_status(), self.request.request_time()
         )
@@ -242,9 +300,8 @@ class BaseHandler(RestHandler):
 
 
 def _cause(exc_info: tuple[Any, Any, Any] | None) -> BaseException | None:
-    """The error a request failed with, unwrapped from its PassingError."""
-    exc = (exc_info or (None, None, None))[1]
-    return exc.cause if isinstance(exc, PassingError) else exc
+    """The error a request failed with."""
+    return (exc_info or (None, None, None))[1]
 
 
 def checked_scan_id(scan_id: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .. import __version__, json_codec
+from .. import __version__, json_codec, storable
 from ..auth import SYSTEM, USER
 from ..errors import ArgumentError
 from ..models import (
@@ -47,11 +47,15 @@ class ScanLaunchHandler(BaseHandler):
                 raise ArgumentError("event_i3live_json", str(exc)) from None
             if not isinstance(event, dict):
                 raise ArgumentError("event_i3live_json", "the JSON text must hold an object")
+            try:
+                storable.check_depth(event)
+            except storable.NotStorable as exc:
+                raise ArgumentError("event_i3live_json", str(exc)) from None
         if not event:
             raise ArgumentError("event_i3live_json", "the event is empty")
         event_json = json_codec.dumps(event, json_codec.has_non_finite(event))
         key = self.request.headers.get(IDEMPOTENCY_KEY.name)
-        self.write_json(await self.service.create(args, event, event_json, key, self.body_bytes))
+        self.write_json(await self.service.create(args, event, event_json, key))
 
 
 class ManifestHandler(BaseHandler):

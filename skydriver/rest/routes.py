@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
-from .base import BaseHandler, Operation
+from .base import BaseHandler, Operation, check_request_head
 from .operations import HealthHandler, MetricsHandler, ReadinessHandler
 from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapFitsHandler, SkymapHandler
 from .scan_events import ScanEventsHandler
@@ -60,7 +60,8 @@ ROUTES: list[Route] = [
 class UnknownRouteHandler(BaseHandler):
     """Any other path: a JSON 404 that says so, like every other error."""
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        check_request_head(self.request)
         raise RouteNotFound(f"no such route: {self.request.method} {self.request.path[:200]}")
 
 

@@ -32,6 +32,7 @@ from .format import (
     REQUIRED_METADATA,
     parse_nside_key,
 )
+from ..storable import NotStorable, check_depth
 
 ENTRY_KEYS = frozenset({"columns", "metadata", "data"})
 INDEX_COLUMN = 0
@@ -84,6 +85,10 @@ def _validate_entry_shape(key: str, entry: object) -> dict:
 
 def _validate_metadata(key: str, nside: int, metadata: dict) -> int:
     """Check the fields skyreader reads; return the data version."""
+    try:
+        check_depth(metadata)  # other fields are kept as sent
+    except NotStorable as exc:
+        raise ResultValidationError(f"{key}: metadata {exc}") from None
     if missing := [name for name in REQUIRED_METADATA if name not in metadata]:
         raise ResultValidationError(f"{key}: metadata is missing {', '.join(missing)}")
     for name in ("nside", "run_id", "event_id"):
