@@ -47,6 +47,7 @@ async def test_a_million_pixel_result_is_stored_whole(
     got = await user.get(f"/scan/result/{scan_id}")
     assert got.status == 200 and skyscan_result_bytes(got.body) == result
     assert orjson.loads(got.body)["is_final"] is True
+    await driver.database.client.drop_database(driver.settings.mongodb_database)  # 40 MB the shared server need not keep
 
 
 async def test_replaced_results_leave_no_file_behind(
