@@ -33,7 +33,7 @@ async def test_scan_wait_follows_a_real_scan_to_its_sky_map(local_driver: SkyDri
     assert done.returncode == 0, done.stderr
     scan_id = done.stdout.splitlines()[0]
     assert len(scan_id) == 32
-    assert "best fit: RA" in done.stderr and "finished" in done.stderr
+    assert "best fit: RA" in done.stderr and f"{scan_id}  " in done.stderr  # progress as plain lines when piped
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     listed = await skydriver_cli(local_driver, "ls", "--run", "138632", "--event", "31747601")
