@@ -13,9 +13,9 @@ import psutil
 
 from skydriver.config import Settings
 from skydriver.server import SkyDriver, start
-from tests.conftest import scan_body, token
+from tests.conftest import free_port, scan_body, token
 from tests.http_client import HttpClient
-from tests.test_local_scans import free_port, local_driver, local_settings, scan_processes  # noqa: F401 (fixtures)
+from tests.test_local_scans import scan_processes
 
 LONG_SCAN = {"8": 0, "64": 40}
 
@@ -72,8 +72,8 @@ async def test_a_scanner_that_exits_1_fails_the_scan_with_its_exit_code_and_log(
 async def test_a_killed_scanner_is_seen_within_a_reconcile_interval(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
     user = HttpClient(local_driver.address, token("user"))
     scan_id = await post(user, modern_event, LONG_SCAN)
-    running = await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("IN_PROGRESS"))
-    assert running["timestamps"]["launched"] and running["timestamps"]["first_progress"]
+    running = await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("IN_PROGRESS") and s["timestamps"]["first_progress"])
+    assert running["timestamps"]["launched"] < running["timestamps"]["first_progress"]
     scanner_server(local_settings, scan_id).kill()
     status = await wait_status(user, scan_id, lambda s: s["is_terminal"], timeout=3 * local_settings.reconcile_interval + 5)
     assert status["scan_state"].startswith("FAILED__") and status["failure"]["code"] == "KILLED_BY_SIGNAL_9"
@@ -87,7 +87,7 @@ async def test_a_silent_scanner_is_reported_stalled_then_failed(local_settings: 
     try:
         user = HttpClient(driver.address, token("user"))
         scan_id = await post(user, modern_event, LONG_SCAN)
-        await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("IN_PROGRESS"))
+        await wait_status(user, scan_id, lambda s: s["timestamps"]["first_progress"] is not None)
         scanner_server(local_settings, scan_id).send_signal(signal.SIGSTOP)  # alive, but reports nothing any more
         stalled = await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("STALLED__"))
         assert stalled["is_terminal"] is False and "no progress report for" in stalled["reason"]
