@@ -17,6 +17,7 @@ from .config import Settings
 from .database import Database
 from .database.backlog import LeaseOwner
 from .errors import DatabaseUnavailable, ScanNotFound
+from .database.manifests import now
 from .launchers import Launcher, LaunchError
 from .loop import run_steps
 from .scans import scan_request
@@ -87,7 +88,7 @@ class BacklogRunner:
             await self._failed(scan_id, entry["attempts"], exc)
             return
         await self.database.manifests.update(
-            scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None}
+            scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None, "times.launched": now()}
         )
         await self.database.backlog.remove(scan_id)
         LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, entry["attempts"])

@@ -204,6 +204,16 @@ class Settings:
     launch_timeout: float = setting("LAUNCH_TIMEOUT", 120.0, "seconds one launch or teardown may take", ge=1.0)
     reconcile_interval: float = setting("RECONCILE_INTERVAL", 60.0, "seconds between polls of running scans", ge=0.1)
     wait_before_teardown: Seconds = setting("WAIT_BEFORE_TEARDOWN", 60.0, "seconds between the final result and the teardown")
+    stall_after: Seconds = setting(
+        "STALL_AFTER", 0.0, "seconds without a progress report before a running scan shows `STALLED__…` (`0`: the default)",
+        shown_default="3 x `SKYSCAN_PROGRESS_INTERVAL_SEC`",
+    )  # fmt: skip
+    scan_start_timeout: float = setting(
+        "SCAN_START_TIMEOUT", 1800.0, "seconds from launch to the scanner's first report before the scan is stopped and failed", ge=1.0
+    )
+    scan_timeout: Seconds = setting(
+        "SCAN_TIMEOUT", 0.0, "seconds without a progress report before a stalled scan is stopped and failed (`0`: never)"
+    )
 
     # --- operations
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_uppercase)] = setting(
@@ -225,6 +235,8 @@ class Settings:
             object.__setattr__(self, "mongodb_uri", self._uri_from_parts())
         if not self.instance:
             object.__setattr__(self, "instance", f"{socket.gethostname()}:{self.data_dir}")
+        if not self.stall_after:
+            object.__setattr__(self, "stall_after", 3.0 * self.scanner.progress_interval)
 
     def _uri_from_parts(self) -> str:
         address = f"{self.mongodb_host}:{self.mongodb_port}"
@@ -252,6 +264,8 @@ class Settings:
             raise ConfigError("auth is on: set AUTH_SECRET or AUTH_OPENID_URL (or SKYDRIVER_AUTH=off on loopback)")
         if self.auth_openid_url and not self.auth_audience:
             raise ConfigError("AUTH_OPENID_URL needs AUTH_AUDIENCE")
+        if self.scan_timeout and self.scan_timeout <= self.stall_after:
+            raise ConfigError(f"SCAN_TIMEOUT={self.scan_timeout:g} must be 0 (never) or longer than STALL_AFTER={self.stall_after:g}")
 
     def public_address(self, bound_port: int) -> str:
         """The URL scanners call back to, once the bound port is known."""

@@ -95,6 +95,10 @@ class ScanNotFound(NotFound):
         self.scan_id = scan_id
 
 
+class LogsUnavailable(NotFound):
+    """A scan has no logs to show here (not launched, or by a launcher that cannot read them)."""
+
+
 class RouteNotFound(NotFound):
     """No route matches the request's path."""
 

@@ -6,6 +6,7 @@ which reco algorithms the launcher can run) happen in ``scan_request_checks``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from scanner_client.nsides import progression_from_json
 
 from .json_codec import INT64_MAX, INT64_MIN
 from .storable import MAX_FREE_FORM_BYTES, check_depth, check_free_form
+from .scan_status import STATE_CODES, STATE_GROUPS
 
 REAL_EVENT_WORDS = {"real", "real_event"}
 SIMULATED_EVENT_WORDS = {"sim", "simulated", "simulated_event"}
@@ -163,6 +165,56 @@ class SkymapArgs(IncludeDeletedArgs):
     zoom: bool = Field(False, description="true: the region around the best fit instead of the full sky")
 
 
+class ScanListArgs(_QueryArgs):
+    """GET /scans/list: filters (all optional), newest first, a page at a time."""
+
+    state: list[str] = Field([], description="a state code or its prefix (PENDING, IN_PROGRESS, FAILED, ...); repeat for several")
+    is_terminal: bool | None = None
+    run_id: int | None = None
+    event_id: int | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    priority: int | None = None
+    include_deleted: bool = False
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
+
+    @field_validator("state")
+    @classmethod
+    def _known_states(cls, value: list[str]) -> list[str]:
+        for state in value:
+            if state not in STATE_CODES and state not in STATE_GROUPS:
+                raise ValueError(f"{state!r} is not a state code or prefix ({', '.join(STATE_GROUPS)}, or a full code such as {STATE_CODES[0]})")
+        return value
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+class RescanOverrides(_Body):
+    """POST /scan/SCAN_ID/actions/rescan: what to change from the original request (nothing: the same scan again)."""
+
+    docker_tag: StrictStr | None = Field(None, min_length=1)
+    cluster: dict[str, Any] | list[Any] | None = None
+    nsides: dict[StrictStr, StrictInt] | None = None
+    priority: StrictInt | None = None
+
+
+class LogsArgs(_QueryArgs):
+    """GET /scan/SCAN_ID/logs."""
+
+    container: str = Field("server", pattern=r"^(server|starter-\d+)$", description="server, or starter-N (the N-th cluster's starter)")
+    tail: int = Field(200, ge=1, le=10000, description="how many of the last lines")
+
+
+class BacklogArgs(_QueryArgs):
+    """GET /scans/backlog."""
+
+    limit: int = Field(100, ge=1, le=1000)
+
+
 class NoArgs(_QueryArgs):
     """Routes that take no arguments."""
 
@@ -257,6 +309,43 @@ class LaunchStatus(BaseModel):
     attempts: int = 0
 
 
+class ScanFailure(BaseModel):
+    """Why a scan failed, as the part that failed told it."""
+
+    source: Literal["scanner", "kubernetes", "htcondor", "skydriver"]
+    code: str = Field(description="EXIT_CODE_1, KILLED_BY_SIGNAL_9, OOMKilled, ImagePullBackOff, SCAN_START_TIMEOUT, SCAN_TIMEOUT, LAUNCH_FAILED, ...")
+    message: str
+    exit_code: int | None = None
+    log_tail: list[str] | None = Field(None, description="the failed process's last log lines")
+    at: dt.datetime | None = Field(None, description="when SkyDriver recorded it")
+
+
+class ScanTimestamps(BaseModel):
+    created: dt.datetime | None
+    launched: dt.datetime | None
+    first_progress: dt.datetime | None
+    last_progress: dt.datetime | None
+    final_result: dt.datetime | None
+    ended: dt.datetime | None = Field(description="when the scan's processes were stopped")
+
+
+class ScanStatus(BaseModel):
+    """GET /scan/SCAN_ID/status, and the manifest's ``status``: enough to decide to wait, retry or escalate."""
+
+    scan_id: str
+    scan_state: Literal[STATE_CODES]  # type: ignore[valid-type]
+    is_terminal: bool = Field(description="the state will not change any more")
+    reason: str = Field(description="one sentence naming where the scan is or why it ended")
+    failure: ScanFailure | None
+    complete: bool = Field(description="the scan's processes were stopped")
+    is_deleted: bool
+    timestamps: ScanTimestamps
+    pixels_done: int
+    pixels_total: int | None = Field(description="the scanner's estimate; None until it reports one")
+    rate: dict[str, Any] | None = Field(description="reco rates as the scanner reports them")
+    eta: dict[str, Any] | None = Field(description="the scanner's predictions (time left, end)")
+
+
 class Manifest(BaseModel):
     """The contract's Manifest, plus scan_id, is_deleted, docker_tag (resolved image tag) and launch."""
 
@@ -274,6 +363,69 @@ class Manifest(BaseModel):
     docker_tag: str
     skydriver_version: str | None = Field(None, description="the SkyDriver version that accepted the scan (provenance)")
     launch: LaunchStatus
+    status: ScanStatus
+    rescan_of: str | None = Field(None, description="the scan this one repeats (POST /scan/SCAN_ID/actions/rescan)")
+    replaced_by: str | None = Field(None, description="the latest rescan of this scan")
+
+
+class ScanRequestArgs(BaseModel):
+    """GET /scan/SCAN_ID/request: the POST arguments as received (resolved cluster order kept), without the event."""
+
+    docker_tag: str
+    cluster: list[tuple[str, int]]
+    reco_algo: str
+    nsides: dict[str, int]
+    real_or_simulated_event: str
+    memory: str
+    predictive_scanning_threshold: float
+    max_reco_time: int | None
+    priority: int
+
+
+class ScanLogs(BaseModel):
+    scan_id: str
+    container: str
+    lines: list[str]
+
+
+class ScanRequestSummary(BaseModel):
+    """What was asked for (never the event)."""
+
+    run_id: int | None
+    event_id: int | None
+    is_real_event: bool | None
+    reco_algo: str
+    nsides: dict[str, int]
+    docker_tag: str
+    clusters: list[dict[str, Any]]
+    priority: int
+
+
+class ScanListEntry(BaseModel):
+    scan_id: str
+    status: ScanStatus
+    request: ScanRequestSummary
+
+
+class ScanList(BaseModel):
+    """GET /scans/list: ``next_cursor`` is null on the last page (a page may hold fewer than ``limit`` scans)."""
+
+    scans: list[ScanListEntry]
+    next_cursor: str | None
+
+
+class BacklogEntry(BaseModel):
+    scan_id: str
+    priority: int
+    created: dt.datetime
+    attempts: int = Field(description="launch attempts so far")
+    next_attempt_at: dt.datetime
+
+
+class Backlog(BaseModel):
+    """GET /scans/backlog: scans waiting to be launched, in the order they will be."""
+
+    scans: list[BacklogEntry]
 
 
 class Result(BaseModel):

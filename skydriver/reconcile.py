@@ -1,33 +1,65 @@
-"""Reconciliation: poll every running scan's launcher, on start and then periodically.
+"""Reconciliation: poll every running scan's launcher, on start and then every RECONCILE_INTERVAL.
 
-Live scans are left running (re-attached); scans whose processes or Job vanished, or whose server ended, are torn
-down (their HTCondor clusters removed) and marked stopped with the reason, so no workers are left behind. An engine
-that cannot be reached says UNKNOWN, and UNKNOWN changes nothing.
+Live scans are left running (re-attached). A scan whose scanner failed, that cannot start (SCAN_START_TIMEOUT), or
+that stopped reporting progress for SCAN_TIMEOUT is marked failed with the cause and torn down; one whose processes
+or Job vanished is torn down and marked stopped. So no workers are left behind and nobody has to send DELETE. An
+engine that cannot be reached says UNKNOWN, and UNKNOWN changes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
+from typing import Any
 
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .launchers import LaunchedScan, Launcher, ScanState
+from .launchers import LaunchedScan, Launcher, ScanFailure, ScanState
 from .loop import run_steps
+from .scan_status import silent_for
 
 LOGGER = logging.getLogger(__name__)
 
 
-async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, int]:
+def overdue(doc: dict[str, Any], t: dt.datetime, settings: Settings) -> ScanFailure | None:
+    """The timeout a running scan has passed, if any: no first report within SCAN_START_TIMEOUT of its launch, or
+    no report for SCAN_TIMEOUT."""
+    times = doc.get("times") or {}
+    launched = times.get("launched")
+    if launched and not times.get("first_progress") and (t - launched).total_seconds() > settings.scan_start_timeout:
+        return ScanFailure(
+            "skydriver", "SCAN_START_TIMEOUT",
+            f"the scanner server did not report within SCAN_START_TIMEOUT ({settings.scan_start_timeout:.0f} s) of its launch",
+        )  # fmt: skip
+    silent = silent_for(doc, t)
+    if settings.scan_timeout and silent is not None and silent > settings.scan_timeout:
+        return ScanFailure(
+            "skydriver", "SCAN_TIMEOUT", f"no progress report for {silent:.0f} s (SCAN_TIMEOUT is {settings.scan_timeout:.0f} s)"
+        )
+    return None
+
+
+async def fail(database: Database, scan_id: str, failure: ScanFailure) -> None:
+    """Record the failure and tear the scan down now (compare-and-set: a scan that got its final result, or failed
+    already, keeps what it has)."""
+    if await database.manifests.mark_failed(scan_id, dataclasses.asdict(failure), now()):
+        LOGGER.warning("scan %s failed (%s): %s", scan_id, failure.code, failure.message)
+
+
+async def reconcile_once(settings: Settings, database: Database, launcher: Launcher) -> dict[str, int]:
     """Poll each launched, unfinished scan once; return how many were found in each state."""
     seen: dict[str, int] = {}
     for doc in await database.manifests.unfinished():
         launch = doc["launch"]
         if launch["launcher"] != launcher.name or launch["status"] != "launched":
             continue
-        scan_id = doc["scan_id"]
-        state = await launcher.poll(LaunchedScan.from_manifest(doc))
+        scan_id, launched = doc["scan_id"], LaunchedScan.from_manifest(doc)
+        state = await launcher.poll(launched)
         seen[state.value] = seen.get(state.value, 0) + 1
+        if doc.get("teardown_at") is not None:
+            continue  # being torn down already (final result or DELETE)
         if state is ScanState.GONE:
             # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
             LOGGER.warning("scan %s: its %s processes are gone; tearing down what is left", scan_id, launcher.name)
@@ -37,17 +69,23 @@ async def reconcile_once(database: Database, launcher: Launcher) -> dict[str, in
                 condition={"complete": False, "teardown_at": None},
             )
             await database.manifests.schedule_teardown(scan_id, now())
-        elif state in (ScanState.FINISHED, ScanState.FAILED) and doc.get("teardown_at") is None:
-            LOGGER.info("scan %s: scanner server %s; scheduling teardown", scan_id, state.value)
-            if state is ScanState.FAILED:
-                await database.manifests.update(scan_id, {"launch.reason": "the scanner server failed"})
-            await database.manifests.schedule_teardown(scan_id, now())
+        elif state is ScanState.FAILED:
+            failure = await launcher.diagnose(launched)
+            await fail(database, scan_id, failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
+        elif state is ScanState.FINISHED:
+            LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
+            await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
+        elif state is ScanState.RUNNING:
+            if failure := await launcher.diagnose(launched) or overdue(doc, now(), settings):
+                await fail(database, scan_id, failure)
+            elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
+                LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)
     return seen
 
 
 async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher) -> None:
     async def step() -> bool:
-        seen = await reconcile_once(database, launcher)
+        seen = await reconcile_once(settings, database, launcher)
         if seen:
             LOGGER.info("reconciled running scans: %s", seen)
         return False  # then wait the interval

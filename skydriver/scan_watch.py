@@ -19,6 +19,7 @@ from typing import Any
 
 from .database import Database
 from .progress_tallies import pixel_counts, scanner_finished
+from .scan_status import is_terminal, scan_state
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ class ScanSnapshot:
     """What a person following a scan sees change: its launch state, its progress, its result."""
 
     scan_id: str
+    scan_state: str  # see scan_status
+    is_terminal: bool
     launch_status: str
     reason: str | None
     complete: bool
@@ -51,8 +54,8 @@ class ScanSnapshot:
     def changes_since(self, before: ScanSnapshot | None) -> list[str]:
         """The kinds of change, in the order a stream reports them: state, progress, result."""
         kinds = []
-        state = (self.launch_status, self.reason, self.complete, self.is_deleted)
-        if before is None or state != (before.launch_status, before.reason, before.complete, before.is_deleted):
+        state = (self.scan_state, self.launch_status, self.reason, self.complete, self.is_deleted)
+        if before is None or state != (before.scan_state, before.launch_status, before.reason, before.complete, before.is_deleted):
             kinds.append("state")
         if self.progress_updated and (before is None or self.progress_updated != before.progress_updated):
             kinds.append("progress")
@@ -64,15 +67,16 @@ class ScanSnapshot:
         return dataclasses.asdict(self)
 
 
-def snapshot_of(manifest: dict[str, Any], result: dict[str, Any] | None) -> ScanSnapshot:
+def snapshot_of(manifest: dict[str, Any], result: dict[str, Any] | None, now: dt.datetime, stall_after: float) -> ScanSnapshot:
     launch, progress = manifest.get("launch") or {}, manifest.get("progress")
     done, predicted = pixel_counts(progress)
     result_view = None
     if result is not None and not result.get("is_deleted"):
         updated = result.get("last_updated")
         result_view = {"is_final": bool(result["is_final"]), "updated": updated.isoformat() if isinstance(updated, dt.datetime) else None}
+    code, _ = scan_state(manifest, now, stall_after)
     return ScanSnapshot(
-        scan_id=manifest["scan_id"], launch_status=launch.get("status", "unknown"), reason=launch.get("reason"),
+        scan_id=manifest["scan_id"], scan_state=code, is_terminal=is_terminal(code), launch_status=launch.get("status", "unknown"), reason=launch.get("reason"),
         complete=bool(manifest.get("complete")), is_deleted=bool(manifest.get("is_deleted")), pixels_done=done,
         pixels_predicted=predicted, scanner_finished=scanner_finished(progress),
         progress_updated=(progress or {}).get("last_updated"), result=result_view,
@@ -100,8 +104,9 @@ class _Subscription:
 
 
 class ScanWatcher:
-    def __init__(self, database: Database, interval: float = 1.0):
+    def __init__(self, database: Database, stall_after: float, interval: float = 1.0):
         self.database = database
+        self.stall_after = stall_after
         self.interval = interval
         self._subscribers: dict[str, set[_Subscription]] = {}
         self._wake = asyncio.Event()
@@ -110,8 +115,8 @@ class ScanWatcher:
         manifests, results = await asyncio.gather(
             self.database.manifests.watched_fields(scan_ids), self.database.results.versions(scan_ids)
         )
-        by_id = {doc["scan_id"]: doc for doc in results}
-        return {doc["scan_id"]: snapshot_of(doc, by_id.get(doc["scan_id"])) for doc in manifests}
+        by_id, now = {doc["scan_id"]: doc for doc in results}, dt.datetime.now(dt.UTC)
+        return {doc["scan_id"]: snapshot_of(doc, by_id.get(doc["scan_id"]), now, self.stall_after) for doc in manifests}
 
     @asynccontextmanager
     async def subscribe(self, scan_id: str) -> AsyncIterator[_Subscription]:

@@ -21,20 +21,22 @@ from .database import Database
 from .database.manifests import now
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
-from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, NoResultYet, ScanNotFound
+from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, LogsUnavailable, NoResultYet, ScanNotFound
 from .event_format import EventFormatError, EventInfo, read_event
-from .launchers import Launcher, ScanRequest, WorkerCluster, plan_for
+from .launchers import LaunchedScan, Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
-from .models import MAX_CONDOR_CLUSTERS, ManifestPatch, ScanCreate
+from .models import MAX_CONDOR_CLUSTERS, ManifestPatch, RescanOverrides, ScanCreate, ScanListArgs
 from .results.validation import validate_skyscan_result
+from .scan_list import list_scans
 from .scan_request_checks import check_reco_algo, resolve_clusters
+from .scan_status import status_view
 from .scan_watch import ScanSnapshot, ScanWatcher
 
 LOGGER = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = (
     "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
-    "scan_metadata", "progress", "complete", "docker_tag", "skydriver_version",
+    "scan_metadata", "progress", "complete", "docker_tag", "skydriver_version", "rescan_of", "replaced_by",
 )  # fmt: skip
 
 
@@ -49,11 +51,12 @@ class StoredResult:
     requested_nsides: dict[str, int]
 
 
-def manifest_json(doc: dict[str, Any], event_json: bytes | None) -> bytes:
-    """The Manifest response: the contract's fields (+ scan_id, is_deleted, docker_tag, launch), event spliced in."""
+def manifest_json(doc: dict[str, Any], event_json: bytes | None, stall_after: float) -> bytes:
+    """The Manifest response: the contract's fields (+ scan_id, is_deleted, docker_tag, launch, status), event spliced in."""
     view = {k: doc.get(k) for k in MANIFEST_FIELDS}
     launch = doc.get("launch") or {}
     view["launch"] = {k: launch.get(k) for k in ("launcher", "status", "reason", "attempts")}
+    view["status"] = status_view(doc, now(), stall_after)
     if event_json is None:
         view["event_i3live_json_dict"] = None
         return json_codec.splice(view, {})
@@ -66,6 +69,22 @@ def result_json(doc: dict[str, Any] | None) -> bytes:
         return b"{}"
     view = {"scan_id": doc["scan_id"], "is_deleted": doc["is_deleted"], "is_final": doc["is_final"]}
     return json_codec.splice(view, {"skyscan_result": doc["json"]})
+
+
+def original_arguments(doc: dict[str, Any]) -> dict[str, Any]:
+    """The POST arguments a stored scan was requested with (its event apart): GET /scan/ID/request, rescans."""
+    req = doc["request"]
+    return {
+        "docker_tag": req["docker_tag_requested"],
+        "cluster": [[c["name"], c["n_workers"]] for c in req["clusters"]],
+        "reco_algo": req["reco_algo"],
+        "nsides": req["nsides"],
+        "real_or_simulated_event": "real" if req["is_real_event"] else "simulated",
+        "memory": req["memory"],
+        "predictive_scanning_threshold": req["predictive_scanning_threshold"],
+        "max_reco_time": req["max_reco_time"],
+        "priority": req["priority"],
+    }
 
 
 def scan_request(doc: dict[str, Any], skydriver_address: str) -> ScanRequest:
@@ -112,7 +131,9 @@ class ScanService:
     # ----------------------------------------------------------------------------------------------------------------
     # public routes
 
-    async def create(self, args: ScanCreate, event: dict[str, Any], event_json: bytes, idempotency_key: str | None) -> bytes:
+    async def create(
+        self, args: ScanCreate, event: dict[str, Any], event_json: bytes, idempotency_key: str | None, rescan_of: str | None = None
+    ) -> bytes:
         """Record a scan durably (event, manifest, backlog entry) and return its Manifest; launching comes later.
 
         A retry is recognised by its parsed request (defaults filled in, the event as an object), so the same request
@@ -154,6 +175,8 @@ class ScanService:
             "teardown_at": None,
             "lookup": event_lookup(event_info),
             "request_hash": request_hash,
+            "rescan_of": rescan_of,
+            "replaced_by": None,
         }
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
@@ -179,8 +202,10 @@ class ScanService:
                 await self.database.blobs.discard(event_fields)
             raise
         self.database.events.remember(scan_id, event_json)
+        if rescan_of:
+            await self.database.manifests.update(rescan_of, {"replaced_by": scan_id})
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
-        return manifest_json(doc, event_json)
+        return manifest_json(doc, event_json, self.settings.stall_after)
 
     async def _earlier_request(self, key: str, request_hash: str) -> bytes | None:
         doc = await self.database.manifests.get_by_idempotency_key(key)
@@ -188,7 +213,7 @@ class ScanService:
             return None
         if doc.get("request_hash") != request_hash:
             raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different request (scan {doc['scan_id']})")
-        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]))
+        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]), self.settings.stall_after)
 
     async def find(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> bytes:
         ids = await self.database.manifests.find_scan_ids(run_id, event_id, is_real_event, include_deleted)
@@ -196,11 +221,48 @@ class ScanService:
 
     async def get_manifest(self, scan_id: str, include_deleted: bool, include_event: bool = True) -> bytes:
         if not include_event:
-            return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None)
+            return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None, self.settings.stall_after)
         doc, event_json = await asyncio.gather(
             self.database.manifests.get(scan_id, include_deleted), self.database.events.get_json(scan_id)
         )
-        return manifest_json(doc, event_json)
+        return manifest_json(doc, event_json, self.settings.stall_after)
+
+    async def get_status(self, scan_id: str, include_deleted: bool) -> bytes:
+        """The scan's state, reason, failure, timestamps and progress: what a pipeline decides to wait, retry or escalate on."""
+        doc = await self.database.manifests.get(scan_id, include_deleted)
+        return json_codec.dumps(status_view(doc, now(), self.settings.stall_after))
+
+    async def get_request(self, scan_id: str, include_deleted: bool) -> bytes:
+        return json_codec.dumps(original_arguments(await self.database.manifests.get(scan_id, include_deleted)))
+
+    async def rescan(self, scan_id: str, overrides: RescanOverrides) -> bytes:
+        """A new scan of the same event from the stored request, with overrides; the two manifests point at each other."""
+        doc = await self.database.manifests.get(scan_id)
+        event_json = await self.database.events.get_json(scan_id)
+        assert event_json is not None, f"scan {scan_id} has no stored event"
+        arguments = {**original_arguments(doc), **overrides.model_dump(exclude_none=True)}
+        event = json_codec.loads(event_json)[0]
+        args = ScanCreate.model_validate({**arguments, "event_i3live_json": event})
+        return await self.create(args, event, event_json, None, rescan_of=scan_id)
+
+    async def logs(self, scan_id: str, container: str, tail: int) -> bytes:
+        """The last lines of one of the scan's containers, read where its launcher keeps them."""
+        doc = await self.database.manifests.get(scan_id)
+        launch = doc["launch"]
+        if self.launcher is None or launch["launcher"] != self.launcher.name or not launch.get("state"):
+            raise LogsUnavailable(f"scan {scan_id} has no logs here: it was not launched by this SkyDriver's launcher (yet)")
+        lines = await self.launcher.logs(LaunchedScan.from_manifest(doc), container, tail)
+        if lines is None:
+            raise ArgumentError("container", f"scan {scan_id} has no container {container!r}")
+        return json_codec.dumps({"scan_id": scan_id, "container": container, "lines": lines})
+
+    async def list_scans(self, args: ScanListArgs) -> bytes:
+        return json_codec.dumps(await list_scans(self.database, args, self.settings.stall_after))
+
+    async def backlog(self, limit: int) -> bytes:
+        entries = await self.database.backlog.in_launch_order(limit)
+        keys = ("scan_id", "priority", "created", "attempts", "next_attempt_at")
+        return json_codec.dumps({"scans": [{k: entry[k] for k in keys} for entry in entries]})
 
     async def watch_snapshot(self, scan_id: str, include_deleted: bool) -> ScanSnapshot:
         """The scan as progress streams see it; ScanNotFound for unknown (or deleted, unless asked for) scans."""
@@ -223,7 +285,7 @@ class ScanService:
         if await self.database.backlog.remove(scan_id):
             # never launched: nothing to tear down (a launch already in flight is checked by the runner)
             await self.database.manifests.update(
-                scan_id, {"launch.status": "stopped", "launch.reason": "deleted before launch", "complete": True},
+                scan_id, {"launch.status": "stopped", "launch.reason": "deleted before launch", "complete": True, "times.ended": now()},
                 condition={"launch.status": "waiting"},
             )
         # the result's mirror is marked first, so that a DELETE cut short never leaves a deleted scan's result
@@ -232,7 +294,7 @@ class ScanService:
         doc = await self.database.manifests.mark_deleted(scan_id)
         await self.database.results.mark_scan_deleted(scan_id)
         LOGGER.info("scan %s deleted", scan_id)
-        return manifest_json(doc, await self.database.events.get_json(scan_id))
+        return manifest_json(doc, await self.database.events.get_json(scan_id), self.settings.stall_after)
 
     async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
         """The result; a final result for a scan still running also schedules its teardown (the contract's effect).
@@ -256,6 +318,7 @@ class ScanService:
 
     async def _handle_final(self, scan_id: str, manifest: dict[str, Any]) -> None:
         """Schedule the teardown after a final result (unless done or scheduled already), then record that it is."""
+        await self.database.manifests.record_final_result(scan_id, now())
         if not manifest["complete"] and manifest.get("teardown_at") is None:
             await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
             LOGGER.info("scan %s: final result; teardown in %.0fs", scan_id, self.settings.wait_before_teardown)
@@ -268,7 +331,7 @@ class ScanService:
 
     async def get_manifest_and_result(self, scan_id: str, include_deleted: bool) -> bytes:
         doc = await self.database.manifests.get(scan_id, include_deleted)
-        manifest = manifest_json(doc, await self.database.events.get_json(scan_id))
+        manifest = manifest_json(doc, await self.database.events.get_json(scan_id), self.settings.stall_after)
         result = await self.database.results.get(scan_id)
         if result is not None and result["is_deleted"] and not include_deleted:
             result = None
@@ -303,7 +366,7 @@ class ScanService:
         doc = await self.database.manifests.patch(scan_id, fields, cluster, MAX_CONDOR_CLUSTERS)
         if patch.progress is not None:
             self.metrics.progress_reports.inc()
-        return manifest_json(doc, None)
+        return manifest_json(doc, None, self.settings.stall_after)
 
     async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
         """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""

@@ -108,7 +108,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             tags=DockerTagResolver(settings.docker_tags_source, settings.docker_tags),
             launcher=launcher,
             skydriver_address=settings.public_address(port),
-            watcher=ScanWatcher(database),
+            watcher=ScanWatcher(database, settings.stall_after),
             metrics=Metrics(),
         )
         readiness = Readiness(database, settings.launcher)

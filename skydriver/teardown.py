@@ -57,7 +57,7 @@ class TeardownLoop:
                 await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
                 return True
         await self.database.backlog.remove(scan_id)
-        fields: dict[str, Any] = {"complete": True, "teardown_at": None}  # off the index of pending teardowns
+        fields: dict[str, Any] = {"complete": True, "teardown_at": None, "times.ended": now()}  # teardown_at None: off the index
         if launch["status"] != "failed":
             fields["launch.status"] = "stopped"
             fields["launch.reason"] = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"

@@ -34,7 +34,7 @@ class HttpClient:
     ) -> Response:  # fmt: skip
         url = self.address + path
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            url += "?" + urllib.parse.urlencode(query, doseq=True)  # a list: the argument repeated
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"

@@ -37,18 +37,23 @@ async def test_a_stream_reports_state_progress_result_and_end(driver: SkyDriver,
     kind, first_id, snapshot = await stream.next()
     assert (kind, snapshot["launch_status"], snapshot["pixels_done"], snapshot["result"]) == ("state", "waiting", 0, None)
 
+    assert snapshot["scan_state"] == "PENDING__PRESTARTUP"
+
     assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(12, 768)})).status == 200
+    kind, _, snapshot = await stream.next()  # the first pixels move the scan to its next state
+    assert (kind, snapshot["scan_state"]) == ("state", "IN_PROGRESS__PARTIAL_RESULT_GENERATED")
     kind, _, snapshot = await stream.next()
     assert (kind, snapshot["pixels_done"], snapshot["pixels_predicted"]) == ("progress", 12, 768)
 
     body = b'{"is_final": true, "skyscan_result": ' + production_result_text.encode() + b"}"
     assert (await system.put(f"/scan/result/{scan_id}", raw=body)).status == 200
-    kind, _, snapshot = await stream.next()
-    assert kind == "result" and snapshot["result"]["is_final"] is True
+    (kind, _, _), (other_kind, _, snapshot) = await stream.next(), await stream.next()  # one read may see either first
+    assert {kind, other_kind} == {"result", "state"}
+    assert snapshot["result"]["is_final"] is True and snapshot["scan_state"] == "SCAN_HAS_FINAL_RESULT"
 
     assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
     kind, _, snapshot = await stream.next()
-    assert (kind, snapshot["is_deleted"]) == ("state", True)
+    assert (kind, snapshot["is_deleted"], snapshot["scan_state"], snapshot["is_terminal"]) == ("state", True, "SCAN_HAS_FINAL_RESULT", True)
     assert (await stream.next())[0] == "end"
     assert await stream.next() is None  # the server closed the stream
     assert (await stream.response).code == 200 and first_id
@@ -62,9 +67,10 @@ async def test_resuming_with_last_event_id_skips_what_was_seen(driver: SkyDriver
     resumed = EventStream(user, f"/scan/{scan_id}/events", headers={"Last-Event-ID": seen_id})
     await asyncio.sleep(0.5)  # let the resumed stream subscribe before the change
     assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(5, 100)})).status == 200
-    kind, _, snapshot = await resumed.next()
-    assert (kind, snapshot["pixels_done"]) == ("progress", 5)  # not the "state" event it had already seen
-    assert (await first.next())[0] == "progress"
+    kind, _, snapshot = await resumed.next()  # not the "state" event it had already seen: the new one
+    assert (kind, snapshot["scan_state"]) == ("state", "IN_PROGRESS__PARTIAL_RESULT_GENERATED")
+    assert (await resumed.next())[0] == "progress"
+    assert [(await first.next())[0], (await first.next())[0]] == ["state", "progress"]
     assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
     for stream in (first, resumed):
         assert [(await stream.next())[0], (await stream.next())[0], await stream.next()] == ["state", "end", None]

@@ -16,6 +16,7 @@ from tests.http_client import HttpClient
 MANIFEST_KEYS = {
     "scan_id", "is_deleted", "event_i3live_json_dict", "scanner_server_args", "tms_args", "env_vars",
     "condor_clusters", "event_metadata", "scan_metadata", "progress", "complete", "docker_tag", "launch", "skydriver_version",
+    "status", "rescan_of", "replaced_by",
 }  # fmt: skip
 
 
@@ -36,6 +37,7 @@ async def test_post_scan_returns_the_manifest_with_provenance(user: HttpClient, 
     assert "--nsides 8:0 64:12 512:24 --real-event --predictive-scanning-threshold 1.0" in manifest["scanner_server_args"]
     assert manifest["condor_clusters"] == [] and manifest["progress"] is None and manifest["complete"] is False
     assert manifest["launch"] == {"launcher": "none", "status": "waiting", "reason": None, "attempts": 0}
+    assert (manifest["status"]["scan_state"], manifest["status"]["is_terminal"]) == ("PENDING__PRESTARTUP", False)
 
 
 async def test_each_post_is_a_new_scan_and_get_reads_it_back(user: HttpClient, modern_event: dict) -> None:

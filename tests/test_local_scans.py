@@ -81,6 +81,11 @@ async def test_a_real_event_is_scanned_end_to_end(local_driver: SkyDriver, local
     assert done["event_metadata"] == {**done["event_metadata"], "run_id": 138632, "event_id": 31747601, "is_real_event": True}
     assert done["progress"]["processing_stats"]["finished"] is True
     assert scan_processes(local_settings.data_dir, scan_id) == []
+    status = done["status"]
+    assert (status["scan_state"], status["is_terminal"], status["failure"]) == ("SCAN_HAS_FINAL_RESULT", True, None)
+    times = status["timestamps"]
+    assert times["created"] < times["launched"] < times["first_progress"] <= times["last_progress"] < times["ended"]
+    assert times["final_result"] < times["ended"] and status["pixels_done"] == status["pixels_total"] > 0
 
     result = (await user.get(f"/scan/result/{scan_id}")).json()
     assert result["is_final"] is True
@@ -107,6 +112,7 @@ async def test_delete_mid_scan_stops_every_process(local_driver: SkyDriver, loca
     assert deleted.status == 200 and deleted.json()["is_deleted"] is True
     done = await wait_for(user, scan_id, lambda m: m["complete"])
     assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "deleted"
+    assert done["status"]["scan_state"].startswith("ABORTED__") and done["status"]["is_terminal"]
     assert scan_processes(local_settings.data_dir, scan_id) == []
     # teardown ran `scanner_client stop` for each reported cluster, and each found its worker running
     stopper_log = (local_settings.data_dir / "scans" / scan_id / "logs" / "stopper.log").read_text()
@@ -148,6 +154,7 @@ async def test_processes_that_vanished_while_skydriver_was_down_mark_the_scan_st
         done = await wait_for(user, scan_id, lambda m: m["complete"])
         assert done["launch"]["status"] == "stopped"
         assert "vanished while SkyDriver was not watching" in done["launch"]["reason"]
+        assert done["status"]["scan_state"].startswith("STOPPED__") and done["status"]["reason"] == done["launch"]["reason"]
     finally:
         await second.stop()
 

@@ -61,7 +61,7 @@ def _scan_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_view(console: Console, view: ScanView) -> None:
     total = f" of ~{view.pixels_predicted}" if view.pixels_predicted else ""
-    console.print(f"scan {view.scan_id}: {view.state}, {view.pixels_done}{total} pixels done"
+    console.print(f"scan {view.scan_id}: {view.scan_state or view.state}, {view.pixels_done}{total} pixels done"
                   + (", complete" if view.complete else "") + (f" ({view.reason})" if view.reason else ""),
                   highlight=False, soft_wrap=True)  # fmt: skip
 

@@ -19,6 +19,7 @@ class ScanView:
     reason: str | None
 
     has_final_result: bool = False  # known only from the progress stream; the manifest does not carry it
+    scan_state: str | None = None  # the server's state code (scan_status), when it reports one
 
     @property
     def ended(self) -> bool:
@@ -34,7 +35,8 @@ class ScanView:
         if state == "launched" and done:
             state = "finished" if finished else "scanning"
         return cls(
-            manifest["scan_id"], state, done, predicted, finished, bool(manifest.get("complete")), launch.get("reason")
+            manifest["scan_id"], state, done, predicted, finished, bool(manifest.get("complete")), launch.get("reason"),
+            scan_state=(manifest.get("status") or {}).get("scan_state"),
         )
 
 
@@ -47,6 +49,7 @@ class ScanView:
         return cls(
             snapshot["scan_id"], state, snapshot["pixels_done"], snapshot["pixels_predicted"], snapshot["scanner_finished"],
             snapshot["complete"] or snapshot["is_deleted"], snapshot["reason"], bool((snapshot["result"] or {}).get("is_final")),
+            snapshot.get("scan_state"),
         )  # fmt: skip
 
 

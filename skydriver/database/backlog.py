@@ -86,6 +86,12 @@ class BacklogStore:
     async def remove(self, scan_id: str) -> bool:
         return (await self.collection.delete_one({"scan_id": scan_id})).deleted_count > 0
 
+    async def in_launch_order(self, n: int) -> list[dict[str, Any]]:
+        """The first ``n`` entries in the order the runner takes them: priority, then age (an entry waiting to retry a
+        failed launch is passed over until its ``next_attempt_at``)."""
+        cursor = self.collection.find({}, {"_id": 0, "lease": 0}).sort([("priority", -1), ("created", 1)]).limit(n)
+        return [doc async for doc in cursor]
+
     async def count(self) -> int:
         return await self.collection.count_documents({})
 

@@ -91,6 +91,8 @@ async def _create_indexes(db: AsyncDatabase) -> None:
     # the teardown and reconcile loops' polls: each filters on one indexed field (see ManifestStore)
     await db.manifests.create_index([("teardown_at", ASCENDING), ("scan_id", ASCENDING)])
     await db.manifests.create_index("launch.status")
+    # GET /scans/list: newest first, a page after another
+    await db.manifests.create_index([("created", DESCENDING), ("scan_id", DESCENDING)])
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)

@@ -19,12 +19,20 @@ from pymongo.errors import DuplicateKeyError
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
 
 INTERNAL = {"_id": 0}
-WATCHED = {  # what progress streams follow
-    "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "launch.status": 1, "launch.reason": 1,
+WATCHED = {  # what progress streams follow, and what their scan state is derived from
+    "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "created": 1, "teardown_at": 1, "times": 1, "failure": 1,
+    "launch.status": 1, "launch.reason": 1, "launch.launcher": 1, "launch.state": 1, "event_metadata.run_id": 1,
     "progress.tallies": 1, "progress.last_updated": 1, "progress.processing_stats.finished": 1,
 }  # fmt: skip
 UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not complete, checked after reading
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
+LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
+
+
+LISTED = {  # GET /scans/list: what the status and the request summary need (never the event, nor the launch plan)
+    "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "created": 1, "teardown_at": 1, "times": 1, "failure": 1,
+    "launch": 1, "event_metadata.run_id": 1, "progress": 1, "lookup": 1, "request": 1, "docker_tag": 1,
+}  # fmt: skip
 
 
 def duplicated_fields(exc: DuplicateKeyError) -> set[str]:
@@ -33,7 +41,9 @@ def duplicated_fields(exc: DuplicateKeyError) -> set[str]:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The current time as the database stores it (milliseconds), so an answer built before a write equals a read."""
+    t = dt.datetime.now(dt.UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
 def scans_of_event(run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> dict[str, Any]:
@@ -97,19 +107,24 @@ class ManifestStore:
         replace its ``jobs``/``states``. The guarded ``$push`` makes concurrent first reports append it only once,
         and only while the scan holds fewer than ``max_clusters`` (else ClusterLimitReached).
         """
-        fields = {**fields, "last_updated": now()}
+        t = now()
+        fields = {**fields, "last_updated": t}
+        firsts: dict[str, Any] = {}
+        if "progress" in fields:  # the scan state's timestamps and stall detection
+            fields["times.last_progress"] = t
+            firsts = {"$min": {"times.first_progress": t}}
         if cluster is None:
-            return await self._update_or_raise({"scan_id": scan_id}, {"$set": fields})
+            return await self._update_or_raise({"scan_id": scan_id}, {"$set": fields, **firsts})
         key = {k: cluster[k] for k in ("collector", "schedd", "cluster_id")}
         for _ in range(3):
             if await self._updated(
                 {"scan_id": scan_id, "condor_clusters": {"$elemMatch": key}},
-                {"$set": {**fields, **{f"condor_clusters.$[c].{k}": v for k, v in cluster.items() if k not in key}}},
+                {"$set": {**fields, **{f"condor_clusters.$[c].{k}": v for k, v in cluster.items() if k not in key}}, **firsts},
                 array_filters=[{f"c.{k}": v for k, v in key.items()}],
             ) or await self._updated(
                 {"scan_id": scan_id, "condor_clusters": {"$not": {"$elemMatch": key}},
                  f"condor_clusters.{max_clusters - 1}": {"$exists": False}},
-                {"$set": fields, "$push": {"condor_clusters": cluster}},
+                {"$set": fields, "$push": {"condor_clusters": cluster}, **firsts},
             ):  # fmt: skip
                 return await self.get(scan_id)
             # raises ScanNotFound; else the scan is full, or a concurrent first report won the race: go again
@@ -121,6 +136,20 @@ class ManifestStore:
         if not await self._updated(selector, update):
             raise ScanNotFound(selector["scan_id"])
         return await self.get(selector["scan_id"])
+
+    async def record_final_result(self, scan_id: str, at: dt.datetime) -> None:
+        """The time the final result was first stored (the scan state's SCAN_HAS_FINAL_RESULT)."""
+        await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}})
+
+    async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
+        """Record why a running scan failed and schedule its teardown, unless it already has a final result, was
+        torn down or failed (compare-and-set: two reconcile loops never record two failures); False if it had."""
+        t = now()
+        return await self._updated(
+            {"scan_id": scan_id, "complete": False, "failure": None, "times.final_result": None},
+            {"$set": {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": failure["message"],
+                      "teardown_at": teardown_at, "last_updated": t}},
+        )  # fmt: skip
 
     async def mark_deleted(self, scan_id: str) -> dict[str, Any]:
         """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
@@ -155,6 +184,37 @@ class ManifestStore:
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
         cursor = self.collection.find(UNFINISHED, INTERNAL)
         return [doc async for doc in cursor if not doc["complete"]]
+
+    async def newest_first(
+        self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None, lookup: dict[str, Any], n: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
+        ``lookup`` narrows them to a run/event.
+
+        Read in windows of creation time walking back (a minute, doubling while they hold few scans): the embedded
+        database reads and sorts every document a range matches before applying the limit (even through the index),
+        so one query over the whole range would read every scan (28 s at 100k); a window costs about the scans it
+        holds, an empty one ~2 ms. (A burst of thousands of scans right after a long quiet gap still meets a wide
+        window.) MongoDB serves each window from the index directly.
+        """
+        narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
+        found: list[dict[str, Any]] = []
+        upper, window = created_to, LIST_FIRST_WINDOW
+        if after is not None:  # first the scans created in the same millisecond as the last one listed, then older ones
+            found = await self._sorted({"created": after[0], "scan_id": {"$lt": after[1]}, **narrowed}, n)
+            upper = after[0] - dt.timedelta(milliseconds=1)
+        while len(found) < n and upper >= created_from:
+            lower = created_from if upper - created_from <= window else upper - window
+            batch = await self._sorted({"created": {"$gte": lower, "$lte": upper}, **narrowed}, n - len(found))
+            if len(batch) < (n - len(found)) // 2:
+                window *= 2
+            found += batch
+            upper = lower - dt.timedelta(milliseconds=1)  # creation times are stored in milliseconds
+        return found
+
+    async def _sorted(self, selector: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)]).limit(n)
+        return [doc async for doc in cursor]
 
     async def watched_fields(self, scan_ids: list[str]) -> list[dict[str, Any]]:
         """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import LaunchError
+from ..errors import LaunchError, LogsUnavailable
 
 __all__ = ["LOCAL_CLUSTER", "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster"]
 
@@ -78,6 +78,17 @@ class LaunchPlan:
     env_vars: dict[str, dict[str, Any]]
 
 
+@dataclasses.dataclass(frozen=True)
+class ScanFailure:
+    """Why a scan failed or cannot start, as the part that failed tells it (stored in the manifest's ``failure``)."""
+
+    source: str  # scanner | kubernetes | htcondor | skydriver
+    code: str  # EXIT_CODE_1, KILLED_BY_SIGNAL_9, ImagePullBackOff, SCAN_START_TIMEOUT, ...
+    message: str  # one sentence naming the cause
+    exit_code: int | None = None
+    log_tail: list[str] | None = None
+
+
 class Launcher(abc.ABC):
     """One way of running scans. Every method is idempotent on the scan id."""
 
@@ -106,6 +117,14 @@ class Launcher(abc.ABC):
     @abc.abstractmethod
     async def stop(self, scan: LaunchedScan) -> None:
         """Remove everything the scan started (server, workers, their clusters). Safe to call twice."""
+
+    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
+        """Why the scan's processes failed or cannot start, when the engine can tell; None while nothing is wrong."""
+        return None
+
+    async def logs(self, scan: LaunchedScan, container: str, tail: int) -> list[str] | None:
+        """The last ``tail`` lines a container (``server``, ``starter-N``) wrote; None if the scan has no such one."""
+        raise LogsUnavailable(f"the {self.name} launcher cannot read scan logs")
 
     async def close(self) -> None:  # noqa: B027 (optional hook: most launchers hold nothing to release)
         """Release clients and background tasks at shutdown."""

@@ -17,7 +17,7 @@ from kubernetes import client, config
 
 from ..config import Settings
 from . import kubernetes_objects, scanner_command
-from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 CONFLICT = 409
 NOT_FOUND = 404
 INVALID_REQUEST = (400, 422)
+# container waiting reasons that do not go away by waiting (the kubelet already retried)
+STUCK_REASONS = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff")
 # what the API client raises when the server cannot be reached or does not answer in time
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -59,6 +61,7 @@ class KubernetesLauncher(Launcher):
         self._owns_client = api_client is None
         self._api_client = api_client or load_api_client()
         self._batch = client.BatchV1Api(self._api_client)
+        self._core = client.CoreV1Api(self._api_client)
 
     def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
         """Every registered HTCondor cluster except ``local`` (this machine's processes are not in a pod's reach)."""
@@ -124,6 +127,19 @@ class KubernetesLauncher(Launcher):
             return ScanState.UNKNOWN
         return job_state(job)
 
+    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
+        """A scan pod that cannot run or failed (image, config, memory, eviction), else a failed Job's condition."""
+        namespace, job_name = self._job_location(scan.scan_id, scan.state)
+        selector = f"{kubernetes_objects.SCAN_ID_LABEL}={scan.scan_id},{kubernetes_objects.ROLE_LABEL}=scanner"
+        try:
+            pods = await self._call(self._core.list_namespaced_pod, namespace, label_selector=selector)
+            if failure := pod_failure(pods.items or []):
+                return failure
+            return job_failure(await self._call(self._batch.read_namespaced_job, job_name, namespace))
+        except (client.ApiException, *TRANSPORT_ERRORS) as exc:
+            LOGGER.warning("reading the pods of scan %s: %r", scan.scan_id, exc)
+            return None
+
     async def stop(self, scan: LaunchedScan) -> None:
         namespace, job_name = self._job_location(scan.scan_id, scan.state)
         await self._delete_job(job_name, namespace)
@@ -149,3 +165,34 @@ def job_state(job: client.V1Job) -> ScanState:
     if status.failed:
         return ScanState.FAILED
     return ScanState.RUNNING
+
+
+def pod_failure(pods: list[client.V1Pod]) -> ScanFailure | None:
+    """The first reason, read from pod statuses, why a scan's pods cannot run or have failed."""
+    for pod in pods:
+        status, name = pod.status or client.V1PodStatus(), pod.metadata.name
+        if status.reason == "Evicted":
+            return ScanFailure("kubernetes", "Evicted", f"pod {name} was evicted: {status.message or 'no message'}")
+        for container in (status.init_container_statuses or []) + (status.container_statuses or []):
+            state = container.state or client.V1ContainerState()
+            where = f"container {container.name} of pod {name}"
+            if state.waiting and state.waiting.reason in STUCK_REASONS:
+                detail = f": {state.waiting.message}" if state.waiting.message else ""
+                return ScanFailure("kubernetes", state.waiting.reason, f"{where} cannot start ({state.waiting.reason}){detail}")
+            ended = state.terminated
+            if ended and ended.reason == "OOMKilled":
+                message = f"{where} was killed for using more memory than its limit (OOMKilled, exit code {ended.exit_code})"
+                return ScanFailure("kubernetes", "OOMKilled", message, ended.exit_code)
+            if ended and ended.exit_code:
+                detail = f": {ended.message}" if ended.message else ""
+                return ScanFailure("scanner", f"EXIT_CODE_{ended.exit_code}", f"{where} exited with code {ended.exit_code}{detail}", ended.exit_code)
+    return None
+
+
+def job_failure(job: client.V1Job) -> ScanFailure | None:
+    """A failed Job's condition (DeadlineExceeded, BackoffLimitExceeded, ...) with its message."""
+    for condition in (job.status or client.V1JobStatus()).conditions or []:
+        if condition.status == "True" and condition.type in ("Failed", "FailureTarget"):
+            reason = condition.reason or condition.type
+            return ScanFailure("kubernetes", reason, f"Job {job.metadata.name} failed ({reason}): {condition.message or 'no message'}")
+    return None

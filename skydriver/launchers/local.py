@@ -28,7 +28,8 @@ import psutil
 
 from ..auth import system_token
 from ..config import Settings
-from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanRequest, ScanState
+from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
+from .process_logs import exit_failure, log_path, tail as log_tail
 from .scanner_command import scanner_env, scanner_server_argv
 
 LOGGER = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class LocalLauncher(Launcher):
         return state
 
     def _spawn(self, role: str, argv: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
-        with open(work / "logs" / f"{role}.log", "ab") as log:
+        with open(log_path(work, role), "ab") as log:
             # own session: the process group is the unit that stop() signals (a starter's workers included)
             child = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._children[child.pid] = child
@@ -175,6 +176,23 @@ class LocalLauncher(Launcher):
             # not our child (SkyDriver restarted): its exit status is lost with the process
             return ScanState.GONE if not any(self._alive(p) for p in processes) else ScanState.FAILED
         return ScanState.FINISHED if child.returncode == 0 else ScanState.FAILED
+
+    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
+        """A scanner server that exited non-zero: its exit code and last log lines."""
+        processes = self._state(scan.scan_id, scan.state)["processes"]
+        server = next((p for p in processes if p["role"] == "server"), None)
+        if server is None or self._alive(server):
+            return None
+        child = self._children.get(server["pid"])
+        returncode = None if child is None else child.returncode
+        if returncode == 0:
+            return None
+        return exit_failure(returncode, log_path(self.scan_dir(scan.scan_id), "server"))
+
+    async def logs(self, scan: LaunchedScan, container: str, tail: int) -> list[str] | None:
+        if not any(p["role"] == container for p in self._state(scan.scan_id, scan.state)["processes"]):
+            return None
+        return await asyncio.to_thread(log_tail, log_path(self.scan_dir(scan.scan_id), container), tail)
 
     async def stop(self, scan: LaunchedScan) -> None:
         processes = self._state(scan.scan_id, scan.state)["processes"]

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import re
+import typing
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -264,9 +265,14 @@ class BaseHandler(RestHandler):
         """Query-string and JSON-body arguments (rest_tools clients send GET arguments as a JSON body) as a model."""
         merged: dict[str, Any] = {}
         for name, values in self.request.query_arguments.items():
-            if len(values) > 1:
+            texts = [v.decode(errors="replace") for v in values]
+            field = model.model_fields.get(name)
+            if field is not None and typing.get_origin(field.annotation) is list:
+                merged[name] = texts  # a repeatable argument
+            elif len(values) > 1:
                 raise ArgumentError(name, "given more than once")
-            merged[name] = values[0].decode(errors="replace")
+            else:
+                merged[name] = texts[0]
         for name, value in self.json_body()[0].items():
             if name in merged:
                 raise ArgumentError(name, "given both in the query string and in the body")

@@ -8,7 +8,16 @@ from .. import __version__, json_codec, storable
 from ..auth import SYSTEM, USER
 from ..errors import ArgumentError
 from ..models import (
+    Backlog,
+    BacklogArgs,
     FindScansArgs,
+    LogsArgs,
+    RescanOverrides,
+    ScanList,
+    ScanListArgs,
+    ScanLogs,
+    ScanRequestArgs,
+    ScanStatus,
     IncludeDeletedArgs,
     Manifest,
     ManifestGetArgs,
@@ -141,3 +150,53 @@ class SkymapFitsHandler(BaseHandler):
         self.set_header("Content-Type", "application/fits")
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
         self.write(fits)
+
+
+class ScanListHandler(BaseHandler):
+    """/scans/list: scans newest first, filtered by state and request, a page at a time."""
+
+    @operation("Scans newest first, filtered by state and request, a page at a time", (USER,), arguments=ScanListArgs, response=ScanList)
+    async def get(self, args: ScanListArgs) -> None:
+        self.write_json(await self.service.list_scans(args))
+
+
+class BacklogHandler(BaseHandler):
+    """/scans/backlog: the scans waiting to be launched, in launch order."""
+
+    @operation("Scans waiting to be launched, in launch order", (USER,), arguments=BacklogArgs, response=Backlog)
+    async def get(self, args: BacklogArgs) -> None:
+        self.write_json(await self.service.backlog(args.limit))
+
+
+class ScanStatusHandler(BaseHandler):
+    """/scan/SCAN_ID/status: the scan's state code, reason, failure, timestamps and progress."""
+
+    @operation("The scan's state, reason, failure, timestamps and progress", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ScanStatus)
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
+        self.write_json(await self.service.get_status(scan_id, args.include_deleted))
+
+
+class ScanRequestHandler(BaseHandler):
+    """/scan/SCAN_ID/request: the POST arguments the scan was requested with (without its event)."""
+
+    @operation("The POST arguments the scan was requested with (without its event)", (USER, SYSTEM), arguments=IncludeDeletedArgs,
+               response=ScanRequestArgs)  # fmt: skip
+    async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
+        self.write_json(await self.service.get_request(scan_id, args.include_deleted))
+
+
+class RescanHandler(BaseHandler):
+    """/scan/SCAN_ID/actions/rescan: the same event scanned again, with optional overrides."""
+
+    @operation("Scan the same event again (optional overrides); the manifests record rescan_of / replaced_by", (USER,),
+               body=RescanOverrides, response=Manifest)  # fmt: skip
+    async def post(self, scan_id: str, overrides: RescanOverrides) -> None:
+        self.write_json(await self.service.rescan(scan_id, overrides))
+
+
+class ScanLogsHandler(BaseHandler):
+    """/scan/SCAN_ID/logs: the last lines of the scanner server's or a starter's log."""
+
+    @operation("The last lines of the scanner server's or a starter's log (local scans)", (USER, SYSTEM), arguments=LogsArgs, response=ScanLogs)
+    async def get(self, scan_id: str, args: LogsArgs) -> None:
+        self.write_json(await self.service.logs(scan_id, args.container, args.tail))

@@ -14,7 +14,10 @@ from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation, check_request_head
 from .operations import HealthHandler, MetricsHandler, ReadinessHandler
-from .public import ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScansHandler, SkymapFitsHandler, SkymapHandler
+from .public import (
+    BacklogHandler, RescanHandler, ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScanListHandler, ScanLogsHandler,
+    ScanRequestHandler, ScansHandler, ScanStatusHandler, SkymapFitsHandler, SkymapHandler,
+)
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler
 
@@ -44,6 +47,8 @@ ROUTES: list[Route] = [
     Route("/readyz", ReadinessHandler),
     Route("/metrics", MetricsHandler),
     Route("/scans", ScansHandler),
+    Route("/scans/list", ScanListHandler),
+    Route("/scans/backlog", BacklogHandler),
     Route("/scan", ScanLaunchHandler),
     Route("/scan/manifest/{scan_id}", ManifestReportHandler),
     Route("/scan/{scan_id}/manifest", ManifestReportHandler),
@@ -53,6 +58,10 @@ ROUTES: list[Route] = [
     Route("/scan/{scan_id}/skymap.png", SkymapHandler),
     Route("/scan/{scan_id}/skymap.fits", SkymapFitsHandler),
     Route("/scan/{scan_id}/events", ScanEventsHandler),
+    Route("/scan/{scan_id}/status", ScanStatusHandler),
+    Route("/scan/{scan_id}/request", ScanRequestHandler),
+    Route("/scan/{scan_id}/actions/rescan", RescanHandler),
+    Route("/scan/{scan_id}/logs", ScanLogsHandler),
     Route("/scan/{scan_id}", ScanHandler),
 ]
 

@@ -7,14 +7,6 @@ document.title = `SkyDriver scan ${scanId}`;
 
 const rate = { first: null, last: null };
 
-function stateName(snapshot) {
-  if (snapshot.scan_state) return snapshot.scan_state;
-  if (snapshot.is_deleted) return "deleted";
-  if (snapshot.result?.is_final) return "final result";
-  if (snapshot.launch_status === "launched" && snapshot.pixels_done) return snapshot.scanner_finished ? "finished" : "scanning";
-  return snapshot.launch_status;
-}
-
 function showProgress(snapshot) {
   const done = snapshot.pixels_done, total = snapshot.pixels_predicted;
   const now = Date.now() / 1000;
@@ -30,7 +22,7 @@ function showProgress(snapshot) {
 }
 
 function showState(snapshot) {
-  const name = stateName(snapshot);
+  const name = snapshot.scan_state;
   const state = document.getElementById("state");
   state.textContent = name;
   state.className = `state ${name.split("__")[0]} ${snapshot.result?.is_final ? "done" : ""} ${snapshot.launch_status === "failed" ? "failed" : ""}`;

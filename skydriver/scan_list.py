@@ -1,0 +1,83 @@
+"""GET /scans/list: scans newest first, filtered on their derived state and what was asked, a page at a time.
+
+Pages are read through the (created, scan_id) index. The state is derived (never stored), so state filters are
+applied to what was read: a request examines at most EXAMINED_PER_PAGE scans and, when a rare state leaves its page
+short, answers with what it found and a cursor to go on from — never an unbounded read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+
+from .database import Database
+from .database.manifests import EPOCH, now
+from .models import ScanListArgs
+from .errors import ArgumentError
+from .scan_status import is_terminal, status_view
+
+EXAMINED_PER_PAGE = 5000
+CLOCK_SKEW = dt.timedelta(days=1)  # scans another replica created "in the future" of this one's clock are listed too
+
+
+def encode_cursor(doc: dict[str, Any]) -> str:
+    key = json.dumps([doc["created"].isoformat(), doc["scan_id"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        created, scan_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return dt.datetime.fromisoformat(created), str(scan_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise ArgumentError("cursor", "not a cursor this server returned (use next_cursor as given)") from None
+
+
+def request_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    request, lookup = doc.get("request") or {}, doc.get("lookup") or {}
+    return {
+        "run_id": lookup.get("run_id"), "event_id": lookup.get("event_id"), "is_real_event": lookup.get("is_real_event"),
+        "reco_algo": request.get("reco_algo"), "nsides": request.get("nsides"), "docker_tag": doc.get("docker_tag"),
+        "clusters": [{"name": c["name"], "n_workers": c["n_workers"]} for c in request.get("clusters", [])],
+        "priority": request.get("priority", 0),
+    }  # fmt: skip
+
+
+def state_matches(code: str, wanted: list[str]) -> bool:
+    """A full code, or a prefix such as IN_PROGRESS that names every code of its group."""
+    return not wanted or any(code == w or code.startswith(f"{w}__") for w in wanted)
+
+
+def wanted(doc: dict[str, Any], status: dict[str, Any], args: ScanListArgs) -> bool:
+    if doc.get("is_deleted") and not args.include_deleted:
+        return False
+    if args.priority is not None and (doc.get("request") or {}).get("priority", 0) != args.priority:
+        return False
+    if args.is_terminal is not None and is_terminal(status["scan_state"]) != args.is_terminal:
+        return False
+    return state_matches(status["scan_state"], args.state)
+
+
+async def list_scans(database: Database, args: ScanListArgs, stall_after: float) -> dict[str, Any]:
+    """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
+    after = decode_cursor(args.cursor) if args.cursor else None
+    lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
+    t, found, examined = now(), [], 0
+    created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
+    while examined < EXAMINED_PER_PAGE:
+        asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
+        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked)
+        for doc in batch:
+            examined += 1
+            after = (doc["created"], doc["scan_id"])
+            status = status_view(doc, t, stall_after)
+            if wanted(doc, status, args):
+                found.append({"scan_id": doc["scan_id"], "status": status, "request": request_summary(doc)})
+                if len(found) == args.limit:
+                    return {"scans": found, "next_cursor": encode_cursor(doc)}
+        if len(batch) < asked:
+            return {"scans": found, "next_cursor": None}  # read to the end
+    return {"scans": found, "next_cursor": encode_cursor({"created": after[0], "scan_id": after[1]})}  # type: ignore[index]

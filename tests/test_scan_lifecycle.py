@@ -1,0 +1,110 @@
+"""Failures seen without anyone sending DELETE, through the public API: a scanner that exits 1, one that is killed,
+one that stops reporting (stalled, then failed), and DELETE before launch. Real local scans (reference scanner)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import time
+from typing import Any
+
+import psutil
+
+from skydriver.config import Settings
+from skydriver.server import SkyDriver, start
+from tests.conftest import free_port, scan_body, token
+from tests.http_client import HttpClient
+from tests.test_local_scans import scan_processes
+
+LONG_SCAN = {"8": 0, "64": 40}
+
+
+async def wait_status(client: HttpClient, scan_id: str, predicate: Any, timeout: float = 90.0) -> dict[str, Any]:
+    """Poll GET /scan/ID/status until ``predicate(status)``; every answer seen is kept in ``seen``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.get(f"/scan/{scan_id}/status", query={"include_deleted": "true"})
+        assert response.status == 200, response
+        if predicate(status := response.json()):
+            return status
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"scan {scan_id}: status condition not reached in {timeout}s; last: {status}")
+
+
+async def post(client: HttpClient, event: dict[str, Any], nsides: dict[str, int]) -> str:
+    response = await client.post("/scan", scan_body(event, cluster={"local": 1}, reco_algo="dummy", nsides=nsides))
+    assert response.status == 200, response
+    return str(response.json()["scan_id"])
+
+
+def scanner_server(settings: Settings, scan_id: str) -> psutil.Process:
+    (server,) = [p for p in scan_processes(settings.data_dir, scan_id) if "reference_scanner.server" in " ".join(p.cmdline())]
+    return server
+
+
+async def test_a_scanner_that_exits_1_fails_the_scan_with_its_exit_code_and_log(local_settings: Settings, modern_event: dict) -> None:
+    # the scanner is told a SkyDriver address where nothing listens: it cannot read its event and exits 1
+    unreachable = dataclasses.replace(local_settings, skydriver_address=f"http://127.0.0.1:{free_port()}")
+    driver = await start(unreachable)
+    try:
+        user = HttpClient(driver.address, token("user"))
+        scan_id = await post(user, modern_event, LONG_SCAN)
+        status = await wait_status(user, scan_id, lambda s: s["is_terminal"], timeout=120)
+        assert status["scan_state"] == "FAILED__WAITING_ON_SCANNER_SERVER_STARTUP"
+        failure = status["failure"]
+        assert (failure["source"], failure["code"], failure["exit_code"]) == ("scanner", "EXIT_CODE_1", 1)
+        assert "cannot get the event from SkyDriver's manifest" in status["reason"]  # the cause, without server files
+        assert any("cannot get the event" in line for line in failure["log_tail"])
+        logs = (await user.get(f"/scan/{scan_id}/logs", query={"container": "server", "tail": 3})).json()
+        assert len(logs["lines"]) == 3 and logs["lines"] == failure["log_tail"][-3:]  # the same file, through the API
+        assert (await user.get(f"/scan/{scan_id}/logs", query={"container": "starter-0"})).json()["lines"]
+        assert (await user.get(f"/scan/{scan_id}/logs", query={"container": "starter-1"})).status == 400  # one cluster only
+        done = await wait_status(user, scan_id, lambda s: s["complete"])
+        assert done["scan_state"] == status["scan_state"] and done["timestamps"]["ended"]
+        manifest = (await user.get(f"/scan/manifest/{scan_id}", query={"include_event": "false"})).json()
+        assert manifest["status"] == done and manifest["launch"]["status"] == "failed"
+        assert scan_processes(unreachable.data_dir, scan_id) == []
+    finally:
+        await driver.stop()
+
+
+async def test_a_killed_scanner_is_seen_within_a_reconcile_interval(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+    user = HttpClient(local_driver.address, token("user"))
+    scan_id = await post(user, modern_event, LONG_SCAN)
+    running = await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("IN_PROGRESS") and s["timestamps"]["first_progress"])
+    assert running["timestamps"]["launched"] < running["timestamps"]["first_progress"]
+    scanner_server(local_settings, scan_id).kill()
+    status = await wait_status(user, scan_id, lambda s: s["is_terminal"], timeout=3 * local_settings.reconcile_interval + 5)
+    assert status["scan_state"].startswith("FAILED__") and status["failure"]["code"] == "KILLED_BY_SIGNAL_9"
+    assert status["reason"].startswith("the scanner server was killed by signal 9 (SIGKILL)")
+    await wait_status(user, scan_id, lambda s: s["complete"])
+    assert scan_processes(local_settings.data_dir, scan_id) == []
+
+
+async def test_a_silent_scanner_is_reported_stalled_then_failed(local_settings: Settings, modern_event: dict) -> None:
+    driver = await start(dataclasses.replace(local_settings, stall_after=2.0, scan_timeout=6.0))
+    try:
+        user = HttpClient(driver.address, token("user"))
+        scan_id = await post(user, modern_event, LONG_SCAN)
+        await wait_status(user, scan_id, lambda s: s["timestamps"]["first_progress"] is not None)
+        scanner_server(local_settings, scan_id).send_signal(signal.SIGSTOP)  # alive, but reports nothing any more
+        stalled = await wait_status(user, scan_id, lambda s: s["scan_state"].startswith("STALLED__"))
+        assert stalled["is_terminal"] is False and "no progress report for" in stalled["reason"]
+        failed = await wait_status(user, scan_id, lambda s: s["is_terminal"])
+        assert failed["scan_state"] == stalled["scan_state"].replace("STALLED", "FAILED")
+        assert (failed["failure"]["source"], failed["failure"]["code"]) == ("skydriver", "SCAN_TIMEOUT")
+        await wait_status(user, scan_id, lambda s: s["complete"])
+        assert scan_processes(local_settings.data_dir, scan_id) == []
+    finally:
+        await driver.stop()
+
+
+async def test_delete_before_launch_aborts_the_scan(user: HttpClient, modern_event: dict) -> None:
+    scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
+    assert (await user.get(f"/scan/{scan_id}/status")).json()["scan_state"] == "PENDING__PRESTARTUP"
+    assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
+    assert (await user.get(f"/scan/{scan_id}/status")).status == 404  # deleted scans need include_deleted, as elsewhere
+    status = (await user.get(f"/scan/{scan_id}/status", query={"include_deleted": "true"})).json()
+    assert (status["scan_state"], status["is_terminal"], status["complete"]) == ("ABORTED__PRESTARTUP", True, True)
+    assert status["reason"] == "deleted by a user while waiting in the backlog to be launched"
