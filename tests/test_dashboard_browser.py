@@ -86,3 +86,26 @@ async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDri
 
     manifest = (await user.get(f"/scan/manifest/{scan_id}", query={"include_deleted": "true", "include_event": "false"})).json()
     assert manifest["is_deleted"] is True
+
+
+async def test_the_scan_table_lists_scans_with_their_state_and_filters_them(local_driver: SkyDriver, page: Any, modern_event: dict,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    user = HttpClient(local_driver.address, token("user"))
+    finished = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
+    await sign_in(page, local_driver.address)
+    await page.goto(f"{local_driver.address}/")  # `/` leads to the table
+    row = page.locator("#scans tbody tr", has=page.locator(f'a[title="{finished}"]'))
+    await expect(row).to_contain_text("SCAN_HAS_FINAL_RESULT", timeout=90_000)  # refreshed live as the scan runs
+    await expect(row).to_contain_text("138632 / 31747601")
+    await expect(row).to_contain_text("dummy")
+    await page.screenshot(path=str(tmp_path / "scan-table.png"), full_page=True)
+
+    await page.locator('#filters input[name="state"]').fill("IN_PROGRESS")
+    await page.locator("#filters button").click()
+    await expect(row).to_have_count(0)
+    await expect(page.locator("#message")).to_have_text("no scans match")
+
+    await page.locator('#filters input[name="state"]').fill("SCAN_HAS_FINAL_RESULT")
+    await page.locator("#filters button").click()
+    await row.locator("a").click()
+    await expect(page.locator("#scan-id")).to_have_text(finished)

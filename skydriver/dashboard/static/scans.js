@@ -20,7 +20,7 @@ function progressCell(status) {
   const cell = element("td");
   const bar = element("div", null, "bar");
   const fill = element("div");
-  const total = status.pixels_total ?? status.pixels_predicted;
+  const total = status.pixels_total;
   const done = status.pixels_done ?? 0;
   fill.style.width = total ? `${Math.min(100, (100 * done) / total).toFixed(1)}%` : "0";
   bar.append(fill);
@@ -38,6 +38,7 @@ function row(scan) {
   const idCell = element("td", null, "mono");
   idCell.append(link);
   const state = status.scan_state ?? "";
+  const created = status.timestamps?.created;
   tr.append(
     idCell,
     element("td", state, `state ${state.split("__")[0]}`),
@@ -45,8 +46,8 @@ function row(scan) {
     element("td", request.run_id != null ? `${request.run_id} / ${request.event_id}` : "–"),
     element("td", request.reco_algo ?? ""),
     element("td", request.priority ?? 0),
-    element("td", (scan.created ?? status.created ?? "").replace("T", " ").slice(0, 19)),
-    element("td", scan.created ?? status.created ? formatAge(scan.created ?? status.created) : ""),
+    element("td", (created ?? "").replace("T", " ").slice(0, 19)),
+    element("td", created ? formatAge(created) : ""),
   );
   return tr;
 }
