@@ -16,8 +16,8 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.backlog import LeaseOwner
-from .errors import DatabaseUnavailable, ScanNotFound
 from .database.manifests import now
+from .errors import DatabaseUnavailable, ScanNotFound
 from .launchers import Launcher, LaunchError
 from .loop import run_steps
 from .scans import scan_request

@@ -16,8 +16,8 @@ from scanner_client.memory_size import request_memory_mb
 from scanner_client.nsides import progression_from_json
 
 from .json_codec import INT64_MAX, INT64_MIN
-from .storable import MAX_FREE_FORM_BYTES, check_depth, check_free_form
 from .scan_status import STATE_CODES, STATE_GROUPS
+from .storable import MAX_FREE_FORM_BYTES, check_depth, check_free_form
 
 REAL_EVENT_WORDS = {"real", "real_event"}
 SIMULATED_EVENT_WORDS = {"sim", "simulated", "simulated_event"}

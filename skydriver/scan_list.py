@@ -15,8 +15,8 @@ from typing import Any
 
 from .database import Database
 from .database.manifests import EPOCH, now
-from .models import ScanListArgs
 from .errors import ArgumentError
+from .models import ScanListArgs
 from .scan_status import is_terminal, status_view
 
 EXAMINED_PER_PAGE = 5000

@@ -29,7 +29,8 @@ import psutil
 from ..auth import system_token
 from ..config import Settings
 from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
-from .process_logs import exit_failure, log_path, tail as log_tail
+from .process_logs import exit_failure, log_path
+from .process_logs import tail as log_tail
 from .scanner_command import scanner_env, scanner_server_argv
 
 LOGGER = logging.getLogger(__name__)

@@ -15,8 +15,18 @@ from ..errors import RouteNotFound
 from .base import BaseHandler, Operation, check_request_head
 from .operations import HealthHandler, MetricsHandler, ReadinessHandler
 from .public import (
-    BacklogHandler, RescanHandler, ResultSummaryHandler, ScanHandler, ScanLaunchHandler, ScanListHandler, ScanLogsHandler,
-    ScanRequestHandler, ScansHandler, ScanStatusHandler, SkymapFitsHandler, SkymapHandler,
+    BacklogHandler,
+    RescanHandler,
+    ResultSummaryHandler,
+    ScanHandler,
+    ScanLaunchHandler,
+    ScanListHandler,
+    ScanLogsHandler,
+    ScanRequestHandler,
+    ScansHandler,
+    ScanStatusHandler,
+    SkymapFitsHandler,
+    SkymapHandler,
 )
 from .scan_events import ScanEventsHandler
 from .scanner_routes import ManifestReportHandler, ResultReportHandler

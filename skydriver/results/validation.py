@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ResultValidationError
+from ..storable import NotStorable, check_depth
 from .format import (
     COLUMNS_BY_VERSION,
     DEFAULT_VERSION,
@@ -32,7 +33,6 @@ from .format import (
     REQUIRED_METADATA,
     parse_nside_key,
 )
-from ..storable import NotStorable, check_depth
 
 ENTRY_KEYS = frozenset({"columns", "metadata", "data"})
 INDEX_COLUMN = 0
