@@ -42,6 +42,15 @@ async def test_scan_wait_follows_a_real_scan_to_its_sky_map(local_driver: SkyDri
     watched = await skydriver_cli(local_driver, "watch", scan_id)  # attaching to a scan that already ended
     assert watched.returncode == 0 and "best fit" in watched.stderr
 
+    logs = await skydriver_cli(local_driver, "logs", scan_id, "--tail", "5")
+    assert logs.returncode == 0 and 1 <= len(logs.stdout.splitlines()) <= 5
+
+    rescanned = await skydriver_cli(local_driver, "rescan", scan_id, "--priority", "7")
+    new_id = rescanned.stdout.strip()
+    assert rescanned.returncode == 0 and len(new_id) == 32 and new_id != scan_id
+    assert f"rescanned as {new_id}" in rescanned.stderr
+    await skydriver_cli(local_driver, "cancel", new_id)
+
     result = await skydriver_cli(local_driver, "result", scan_id, "-o", str(tmp_path / "result.json"))
     assert result.returncode == 0 and "result (final)" in result.stderr
     assert '"is_final": true' in (tmp_path / "result.json").read_text()

@@ -138,6 +138,20 @@ def cmd_cancel(client: SkyDriverClient, console: Console, args: argparse.Namespa
     return DONE
 
 
+def cmd_logs(client: SkyDriverClient, console: Console, args: argparse.Namespace) -> int:
+    for line in client.logs(args.scan_id, args.container, args.tail)["lines"]:
+        print(line)
+    return DONE
+
+
+def cmd_rescan(client: SkyDriverClient, console: Console, args: argparse.Namespace) -> int:
+    overrides = {name: value for name, value in (("docker_tag", args.docker_tag), ("priority", args.priority)) if value is not None}
+    manifest = client.rescan(args.scan_id, overrides)
+    print(manifest["scan_id"], flush=True)
+    console.print(f"scan {args.scan_id} is rescanned as {manifest['scan_id']}", highlight=False, soft_wrap=True)
+    return DONE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skydriver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("SKYDRIVER_URL", "http://127.0.0.1:8080"),
@@ -180,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     result.add_argument("scan_id")
     result.add_argument("-o", "--output", type=Path)
 
+    logs = commands.add_parser("logs", help="the last lines of a scan's server (or starter) log")
+    logs.add_argument("scan_id")
+    logs.add_argument("--container", default="server", help="server, or starter-N")
+    logs.add_argument("--tail", type=int, default=200)
+
+    rescan = commands.add_parser("rescan", help="scan the same event again (prints the new scan id)")
+    rescan.add_argument("scan_id")
+    rescan.add_argument("--docker-tag")
+    rescan.add_argument("--priority", type=int)
+
     plot = commands.add_parser("plot", help="the scan's sky map as PNG")
     plot.add_argument("scan_id")
     plot.add_argument("-o", "--output", type=Path, required=True)
@@ -189,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "scan": cmd_scan, "status": cmd_status, "watch": cmd_watch, "ls": cmd_ls, "result": cmd_result,
-    "plot": cmd_plot, "cancel": cmd_cancel,
+    "plot": cmd_plot, "cancel": cmd_cancel, "logs": cmd_logs, "rescan": cmd_rescan,
 }  # fmt: skip
 
 

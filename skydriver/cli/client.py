@@ -71,6 +71,12 @@ class SkyDriverClient:
     def cancel(self, scan_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/scan/manifest/{scan_id}")
 
+    def logs(self, scan_id: str, container: str, tail: int) -> dict[str, Any]:
+        return self._call("GET", f"/scan/{scan_id}/logs", {"container": container, "tail": tail})
+
+    def rescan(self, scan_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/scan/{scan_id}/actions/rescan", overrides)
+
     def skymap_png(self, scan_id: str, zoom: bool) -> bytes:
         """The PNG bytes: RestClient decodes JSON only, so this one route goes through its session directly."""
         self.rest.open(sync=True)
