@@ -133,3 +133,10 @@ def test_rest_tools_start_line_is_dropped_and_other_root_lines_kept() -> None:
     start_line = logging.LogRecord("root", logging.INFO, "handler.py", 1, ">>> %s", ("GET /scans",), None)
     other = logging.LogRecord("root", logging.INFO, "x.py", 1, "tornado bound to %s", ("127.0.0.1:8080",), None)
     assert not DropRestToolsStartLine().filter(start_line) and DropRestToolsStartLine().filter(other)
+
+
+async def test_the_served_openapi_document_is_the_committed_one(driver: SkyDriver) -> None:
+    served = await HttpClient(driver.address).get("/openapi.json")
+    assert served.status == 200 and served.headers["Content-Type"].startswith("application/json")
+    assert served.json() == json.loads((REPO / "schemas" / "openapi.json").read_text())
+    assert "/openapi.json" in served.json()["paths"] and "/scan/{scan_id}/events" in served.json()["paths"]

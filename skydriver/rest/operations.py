@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 
@@ -48,3 +49,17 @@ class MetricsHandler(BaseHandler):
         client = ipaddress.ip_address(self.request.remote_ip or "0.0.0.0")
         if not (client.is_loopback or client.is_private):
             raise Forbidden("metrics are served to loopback and private-network clients only (or set METRICS_TOKEN)")
+
+
+class OpenApiHandler(BaseHandler):
+    @operation("This API's OpenAPI 3.1 document (the same text as schemas/openapi.json)", PUBLIC)
+    async def get(self, _: NoArgs) -> None:
+        self.write_json(openapi_text())
+
+
+@functools.cache
+def openapi_text() -> bytes:
+    """Built once from the route table (imported here: the route table itself imports this module)."""
+    from ..openapi import generated_files
+
+    return generated_files()["openapi.json"].encode()

@@ -13,7 +13,7 @@ from typing import Any
 from ..dashboard import dashboard_routes
 from ..errors import RouteNotFound
 from .base import BaseHandler, Operation, check_request_head
-from .operations import HealthHandler, MetricsHandler, ReadinessHandler
+from .operations import HealthHandler, MetricsHandler, OpenApiHandler, ReadinessHandler
 from .public import (
     BacklogHandler,
     RescanHandler,
@@ -56,6 +56,7 @@ ROUTES: list[Route] = [
     Route("/healthz", HealthHandler),
     Route("/readyz", ReadinessHandler),
     Route("/metrics", MetricsHandler),
+    Route("/openapi.json", OpenApiHandler),
     Route("/scans", ScansHandler),
     Route("/scans/list", ScanListHandler),
     Route("/scans/backlog", BacklogHandler),
