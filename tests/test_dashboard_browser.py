@@ -67,8 +67,17 @@ async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: Sk
     await expect(page.locator("#summary")).to_contain_text(final_counts, timeout=30_000)
     await expect(page.locator("#summary")).to_contain_text(f"RA {summary['best_fit']['ra_deg']:.2f}°")
     assert "3.5.2" in await page.locator("#launch").inner_text()
+    await expect(page.locator("#logs")).not_to_have_text(re.compile("^(not read yet|no log)"))
     await page.wait_for_timeout(3000)  # the final map's image decodes
     await page.screenshot(path=str(tmp_path / "scan-finished.png"), full_page=True)
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.locator("#rescan").click()  # a new scan of the same event, and its page
+    await expect(page.locator("#scan-id")).not_to_have_text(scan_id, timeout=30_000)
+    new_id = await page.locator("#scan-id").inner_text()
+    manifest = (await user.get(f"/scan/manifest/{new_id}", query={"include_event": "false"})).json()
+    assert manifest["rescan_of"] == scan_id
+    await user.delete(f"/scan/manifest/{new_id}")
 
 
 async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:

@@ -73,6 +73,24 @@ async function showLaunch() {
   }));
 }
 
+async function showLogs() {
+  try {
+    const logs = await getJson(`/scan/${scanId}/logs?container=server&tail=40`);
+    document.getElementById("logs").textContent = logs.lines.join("\n") || "(empty)";
+  } catch (error) {
+    document.getElementById("logs").textContent = `no log: ${error.message}`;
+  }
+}
+
+document.getElementById("rescan").hidden = false;
+document.getElementById("rescan").addEventListener("click", async () => {
+  if (!confirm(`Scan the event of ${scanId} again, with the same request?`)) return;
+  try {
+    const manifest = await getJson(`/scan/${scanId}/actions/rescan`, "POST");
+    location.href = `scan.html?id=${encodeURIComponent(manifest.scan_id)}`;
+  } catch (error) { showMessage(`rescan refused: ${error.message}`); }
+});
+
 document.getElementById("fits").addEventListener("click", async () => {
   const link = document.createElement("a");
   link.href = await getBlobUrl(`/scan/${scanId}/skymap.fits`);
@@ -123,6 +141,7 @@ async function main() {
         showLaunch().catch((error) => showMessage(error.message));
       }
       if (snapshot.result) refreshResult(snapshot.result.updated);
+      if (kind !== "progress") showLogs();
     });
   } catch (error) {
     showMessage(error.message);
