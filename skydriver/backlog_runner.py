@@ -20,6 +20,7 @@ from .database.manifests import now
 from .errors import DatabaseUnavailable, ScanNotFound
 from .launchers import Launcher, LaunchError
 from .loop import run_steps
+from .metrics import Metrics, seconds_since
 from .scans import scan_request
 
 LOGGER = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ REALTIME_PRIORITY = 100  # alerts at or above this skip the rate limit
 
 
 class BacklogRunner:
-    def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str):
+    def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str, metrics: Metrics):
         self.settings = settings
+        self.metrics = metrics
         self.database = database
         self.launcher = launcher
         self.skydriver_address = skydriver_address
@@ -91,6 +93,9 @@ class BacklogRunner:
             scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None, "times.launched": now()}
         )
         await self.database.backlog.remove(scan_id)
+        self.metrics.launches.labels("launched").inc()
+        if (waited := seconds_since(manifest.get("created"))) is not None:
+            self.metrics.launch_seconds.observe(waited)
         LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, entry["attempts"])
 
     async def _failed(self, scan_id: str, attempts: int, exc: Exception) -> None:
@@ -101,7 +106,9 @@ class BacklogRunner:
             LOGGER.warning("scan %s: launch attempt %d failed (%s); retrying in %.0fs", scan_id, attempts, reason, delay)
             await self.database.manifests.update(scan_id, {"launch.status": "waiting", "launch.reason": reason})
             await self.database.backlog.retry_later(scan_id, delay)
+            self.metrics.launches.labels("retry").inc()
             return
+        self.metrics.launches.labels("failed").inc()
         LOGGER.error("scan %s: launch failed after %d attempt(s): %s", scan_id, attempts, reason)
         await self.database.manifests.update(
             scan_id, {"launch.status": "failed", "launch.reason": f"launch failed after {attempts} attempt(s): {reason}"}

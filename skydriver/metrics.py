@@ -14,6 +14,7 @@ from .models import LaunchStatus
 
 LAUNCH_STATUSES: tuple[str, ...] = typing.get_args(LaunchStatus.model_fields["status"].annotation)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+SCAN_STEP_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class Metrics:
@@ -35,6 +36,21 @@ class Metrics:
         self.progress_reports = Counter("skydriver_progress_reports", "progress reports received from scanners", registry=r)
         self.result_bytes = Counter("skydriver_result_bytes", "bytes of results received from scanners", registry=r)
         self.results = Counter("skydriver_results", "results received from scanners", ["kind"], registry=r)
+        self.launches = Counter("skydriver_launches", "launch attempts by outcome (launched, retry, failed)", ["outcome"], registry=r)
+        self.launch_seconds = Histogram(
+            "skydriver_launch_latency_seconds", "from POST to launched", buckets=SCAN_STEP_BUCKETS, registry=r
+        )
+        self.teardowns = Counter("skydriver_teardowns", "teardowns by outcome (done, postponed)", ["outcome"], registry=r)
+        self.teardown_seconds = Histogram(
+            "skydriver_teardown_latency_seconds", "from the final result to torn down", buckets=SCAN_STEP_BUCKETS, registry=r
+        )
+        self.database_restarts = Gauge(
+            "skydriver_embedded_database_restarts", "restarts of the embedded database since SkyDriver started", registry=r
+        )
+        self.reconcile_runs = Counter("skydriver_reconcile_runs", "polls of every running scan", registry=r)
+        self.reconcile_found = Counter(
+            "skydriver_reconcile_found", "what reconcile polls saw, per scan (running, gone, failed, ...)", ["state"], registry=r
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, f"{status // 100}xx").inc()
@@ -45,6 +61,7 @@ class Metrics:
         counts = await database.manifests.count_by_launch_status(LAUNCH_STATUSES)
         for status, count in counts.items():
             self.scans.labels(status).set(count)
+        self.database_restarts.set(database.health.restarts_total)
         self.backlog_depth.set(await database.backlog.count())
         oldest = await database.backlog.oldest_created()
         self.backlog_oldest_age.set((dt.datetime.now(dt.UTC) - _aware(oldest)).total_seconds() if oldest else 0)
@@ -54,3 +71,8 @@ class Metrics:
 def _aware(when: dt.datetime) -> dt.datetime:
     """PyMongo returns naive UTC datetimes unless asked otherwise."""
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def seconds_since(when: dt.datetime | None) -> float | None:
+    """For latency histograms: how long ago a stored time was (None when it was not stored)."""
+    return None if when is None else (dt.datetime.now(dt.UTC) - _aware(when)).total_seconds()

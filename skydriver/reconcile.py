@@ -18,6 +18,7 @@ from .database import Database
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher, ScanFailure, ScanState
 from .loop import run_steps
+from .metrics import Metrics
 from .scan_status import silent_for
 
 LOGGER = logging.getLogger(__name__)
@@ -83,9 +84,12 @@ async def reconcile_once(settings: Settings, database: Database, launcher: Launc
     return seen
 
 
-async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher) -> None:
+async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher, metrics: Metrics) -> None:
     async def step() -> bool:
         seen = await reconcile_once(settings, database, launcher)
+        metrics.reconcile_runs.inc()
+        for state, count in seen.items():
+            metrics.reconcile_found.labels(state).inc(count)
         if seen:
             LOGGER.info("reconciled running scans: %s", seen)
         return False  # then wait the interval

@@ -132,12 +132,12 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
     driver = SkyDriver(settings, database, launcher, service, rest, port)
     loops: dict[str, Coroutine[Any, Any, None]] = {
         "database-health": database.health.watch(),
-        "teardown": TeardownLoop(settings, database, launcher).run_forever(),
+        "teardown": TeardownLoop(settings, database, launcher, service.metrics).run_forever(),
         "scan-watcher": service.watcher.run_forever(),
     }
     if launcher is not None:
-        loops["backlog"] = BacklogRunner(settings, database, launcher, service.skydriver_address).run_forever()
-        loops["reconcile"] = reconcile_forever(settings, database, launcher)
+        loops["backlog"] = BacklogRunner(settings, database, launcher, service.skydriver_address, service.metrics).run_forever()
+        loops["reconcile"] = reconcile_forever(settings, database, launcher, service.metrics)
     for name, loop in loops.items():
         readiness.loops[name] = task = asyncio.create_task(loop, name=name)
         driver.background.append(task)

@@ -16,13 +16,15 @@ from .database import Database
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher
 from .loop import run_steps
+from .metrics import Metrics, seconds_since
 
 LOGGER = logging.getLogger(__name__)
 
 
 class TeardownLoop:
-    def __init__(self, settings: Settings, database: Database, launcher: Launcher | None):
+    def __init__(self, settings: Settings, database: Database, launcher: Launcher | None, metrics: Metrics):
         self.settings = settings
+        self.metrics = metrics
         self.database = database
         self.launcher = launcher
 
@@ -62,9 +64,13 @@ class TeardownLoop:
             fields["launch.status"] = "stopped"
             fields["launch.reason"] = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
         await self.database.manifests.update(scan_id, fields)
+        self.metrics.teardowns.labels("done").inc()
+        if (since_final := seconds_since((doc.get("times") or {}).get("final_result"))) is not None:
+            self.metrics.teardown_seconds.observe(since_final)
         LOGGER.info("scan %s torn down", scan_id)
         return True
 
     async def _later(self, scan_id: str, delay: float, why: str) -> None:
         LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)
+        self.metrics.teardowns.labels("postponed").inc()
         await self.database.manifests.update(scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay)})

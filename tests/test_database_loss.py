@@ -148,6 +148,7 @@ def test_embedded_database_killed_under_load_is_restarted_and_nothing_acknowledg
         assert set(load.acknowledged) <= set(found.json()["scan_ids"])
         for scan_id in load.acknowledged:
             assert requests.get(f"{url}/scan/manifest/{scan_id}", params={"include_event": "false"}, timeout=30).status_code == 200
+        assert "skydriver_embedded_database_restarts 1.0" in requests.get(f"{url}/metrics", timeout=30).text
 
         second_database.kill()  # and SIGTERM while the database is down still stops SkyDriver cleanly
     finally:

@@ -51,6 +51,7 @@ class DatabaseHealth:
         self._up.set()
         self._since = time.monotonic()  # of the last change between up and down
         self.restarts = 0  # of the embedded database, in a row
+        self.restarts_total = 0  # since this SkyDriver started (a metric)
         self.reason = ""
 
     @property
@@ -116,6 +117,7 @@ class DatabaseHealth:
             return  # gave up (logged once); requests keep getting 503 and the log says why
         delay = EMBEDDED_RESTART_BACKOFF * 2**self.restarts
         self.restarts += 1
+        self.restarts_total += 1
         LOGGER.error(
             "embedded database exited with code %s; restart %d of %d in %.0fs",
             self.embedded.process.returncode, self.restarts, EMBEDDED_RESTARTS, delay,

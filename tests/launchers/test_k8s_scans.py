@@ -246,6 +246,13 @@ async def test_final_result_tears_the_scan_down_after_the_wait(
     assert stopper_created - before_final >= k8s_scan_settings.wait_before_teardown  # never before the wait
     assert (await user.get(f"/scan/result/{scan_id}")).json()["is_final"] is True
 
+    metrics = (await HttpClient(driver.address).get("/metrics")).body.decode()  # the scan's life, as Prometheus sees it
+    for sample in ('skydriver_launches_total{outcome="launched"} 1.0', 'skydriver_teardowns_total{outcome="done"} 1.0',
+                   "skydriver_launch_latency_seconds_count 1.0", "skydriver_teardown_latency_seconds_count 1.0",
+                   'skydriver_results_total{kind="final"} 1.0'):  # fmt: skip
+        assert sample in metrics, sample
+    assert 'skydriver_reconcile_found_total{state="running"}' in metrics
+
 
 async def test_refused_creates_are_retried_without_duplicating_the_job(
     drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
