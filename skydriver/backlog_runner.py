@@ -19,6 +19,7 @@ from .database.backlog import LeaseOwner
 from .database.manifests import now
 from .errors import DatabaseUnavailable, ScanNotFound
 from .launchers import Launcher, LaunchError
+from .logs import about_scan
 from .loop import run_steps
 from .metrics import Metrics, seconds_since
 from .scans import scan_request
@@ -54,7 +55,8 @@ class BacklogRunner:
             return False
         try:
             async with self.database.health.guard():
-                await self._launch(entry)
+                with about_scan(entry["scan_id"]):
+                    await self._launch(entry)
         except DatabaseUnavailable:
             self._interrupted = entry["scan_id"]
             raise

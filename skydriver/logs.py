@@ -3,16 +3,28 @@ belongs to, and exactly one access line per request."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 SCAN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("scan_id", default=None)
 ACCESS = logging.getLogger("skydriver.access")
+
+
+@contextlib.contextmanager
+def about_scan(scan_id: str) -> Iterator[None]:
+    """Every log line written inside names this scan (for the background loops' work on one scan)."""
+    token = SCAN_ID.set(scan_id)
+    try:
+        yield
+    finally:
+        SCAN_ID.reset(token)
 
 
 class ContextFilter(logging.Filter):

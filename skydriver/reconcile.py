@@ -17,6 +17,7 @@ from .config import Settings
 from .database import Database
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher, ScanFailure, ScanState
+from .logs import about_scan
 from .loop import run_steps
 from .metrics import Metrics
 from .scan_status import silent_for
@@ -56,32 +57,39 @@ async def reconcile_once(settings: Settings, database: Database, launcher: Launc
         launch = doc["launch"]
         if launch["launcher"] != launcher.name or launch["status"] != "launched":
             continue
-        scan_id, launched = doc["scan_id"], LaunchedScan.from_manifest(doc)
-        state = await launcher.poll(launched)
+        with about_scan(doc["scan_id"]):
+            state = await reconcile_scan(settings, database, launcher, doc)
         seen[state.value] = seen.get(state.value, 0) + 1
-        if doc.get("teardown_at") is not None:
-            continue  # being torn down already (final result or DELETE)
-        if state is ScanState.GONE:
-            # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
-            LOGGER.warning("scan %s: its %s processes are gone; tearing down what is left", scan_id, launcher.name)
-            await database.manifests.update(
-                scan_id,
-                {"launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching"},
-                condition={"complete": False, "teardown_at": None},
-            )
-            await database.manifests.schedule_teardown(scan_id, now())
-        elif state is ScanState.FAILED:
-            failure = await launcher.diagnose(launched)
-            await fail(database, scan_id, failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
-        elif state is ScanState.FINISHED:
-            LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
-            await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
-        elif state is ScanState.RUNNING:
-            if failure := await launcher.diagnose(launched) or overdue(doc, now(), settings):
-                await fail(database, scan_id, failure)
-            elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
-                LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)
     return seen
+
+
+async def reconcile_scan(settings: Settings, database: Database, launcher: Launcher, doc: dict[str, Any]) -> ScanState:
+    """Poll one launched scan, and act on what is seen (gone, failed, finished without a result, overdue)."""
+    scan_id, launched = doc["scan_id"], LaunchedScan.from_manifest(doc)
+    state = await launcher.poll(launched)
+    if doc.get("teardown_at") is not None:
+        return state  # being torn down already (final result or DELETE)
+    if state is ScanState.GONE:
+        # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
+        LOGGER.warning("scan %s: its %s processes are gone; tearing down what is left", scan_id, launcher.name)
+        await database.manifests.update(
+            scan_id,
+            {"launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching"},
+            condition={"complete": False, "teardown_at": None},
+        )
+        await database.manifests.schedule_teardown(scan_id, now())
+    elif state is ScanState.FAILED:
+        failure = await launcher.diagnose(launched)
+        await fail(database, scan_id, failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
+    elif state is ScanState.FINISHED:
+        LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
+        await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
+    elif state is ScanState.RUNNING:
+        if failure := await launcher.diagnose(launched) or overdue(doc, now(), settings):
+            await fail(database, scan_id, failure)
+        elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
+            LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)
+    return state
 
 
 async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher, metrics: Metrics) -> None:

@@ -15,6 +15,7 @@ from .config import Settings
 from .database import Database
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher
+from .logs import about_scan
 from .loop import run_steps
 from .metrics import Metrics, seconds_since
 
@@ -37,17 +38,22 @@ class TeardownLoop:
         doc = await self.database.manifests.claim_due_teardown(lease)
         if doc is None:
             return False
+        with about_scan(doc["scan_id"]):
+            await self._tear_down(doc)
+        return True
+
+    async def _tear_down(self, doc: dict[str, Any]) -> None:
         scan_id, launch = doc["scan_id"], doc["launch"]
         if doc["complete"]:  # torn down already (a leftover schedule): just take it off the index
             await self.database.manifests.update(scan_id, {"teardown_at": None})
-            return True
+            return
         if launch["status"] == "launching":
             await self._later(scan_id, 2.0, "launch still in flight")
-            return True
+            return
         if launch["status"] in ("launched", "stopping", "failed") and launch["launcher"] != "none":
             if self.launcher is None or self.launcher.name != launch["launcher"]:
                 await self._later(scan_id, 60.0, f"launcher {launch['launcher']!r} is not configured here")
-                return True
+                return
             if launch["status"] != "failed":  # a failed launch stays "failed": its reason is what users need
                 await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
             try:
@@ -57,7 +63,7 @@ class TeardownLoop:
                 )
             except Exception as exc:
                 await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
-                return True
+                return
         await self.database.backlog.remove(scan_id)
         fields: dict[str, Any] = {"complete": True, "teardown_at": None, "times.ended": now()}  # teardown_at None: off the index
         if launch["status"] != "failed":
@@ -68,7 +74,6 @@ class TeardownLoop:
         if (since_final := seconds_since((doc.get("times") or {}).get("final_result"))) is not None:
             self.metrics.teardown_seconds.observe(since_final)
         LOGGER.info("scan %s torn down", scan_id)
-        return True
 
     async def _later(self, scan_id: str, delay: float, why: str) -> None:
         LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)

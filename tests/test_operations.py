@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skydriver.logs import DropRestToolsStartLine, JsonFormatter
+from skydriver.logs import ContextFilter, DropRestToolsStartLine, JsonFormatter, about_scan
 from skydriver.server import SkyDriver, start
 from tests.conftest import scan_body, token
 from tests.http_client import HttpClient
@@ -140,3 +140,13 @@ async def test_the_served_openapi_document_is_the_committed_one(driver: SkyDrive
     assert served.status == 200 and served.headers["Content-Type"].startswith("application/json")
     assert served.json() == json.loads((REPO / "schemas" / "openapi.json").read_text())
     assert "/openapi.json" in served.json()["paths"] and "/scan/{scan_id}/events" in served.json()["paths"]
+
+
+def test_lines_logged_about_a_scan_by_the_background_loops_name_it() -> None:
+    record = logging.LogRecord("skydriver.teardown", logging.INFO, __file__, 1, "torn down", (), None)
+    with about_scan("b" * 32):
+        ContextFilter().filter(record)
+    after = logging.LogRecord("skydriver.teardown", logging.INFO, __file__, 1, "idle", (), None)
+    ContextFilter().filter(after)
+    assert json.loads(JsonFormatter().format(record))["scan_id"] == "b" * 32
+    assert "scan_id" not in json.loads(JsonFormatter().format(after))

@@ -12,6 +12,7 @@ SkyDriver finds, re-attaches and stops them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -186,6 +187,9 @@ class LocalLauncher(Launcher):
             return None
         child = self._children.get(server["pid"])
         returncode = None if child is None else child.returncode
+        if child is not None and returncode is None:  # seen dying (a zombie) before it could be reaped: reap it now
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                returncode = await asyncio.to_thread(child.wait, 2.0)
         if returncode == 0:
             return None
         return exit_failure(returncode, log_path(self.scan_dir(scan.scan_id), "server"))
