@@ -111,6 +111,10 @@ class KubernetesSettings:
     scanner_auth_secret: SecretReference = setting(
         "SKYSCAN_SKYDRIVER_AUTH_SECRET", "skydriver-secrets/skydriver-token", "Secret `name/key` with the scanner's SkyDriver token"
     )
+    scan_deadline: int = setting(
+        "K8S_SCAN_DEADLINE", 0,
+        "`activeDeadlineSeconds` of scan Jobs: Kubernetes stops a scan running longer (`0`: no deadline)", ge=0,
+    )  # fmt: skip
     broker_address: str = setting("SKYSCAN_BROKER_ADDRESS", "", "the scanner's message broker")
     broker_auth_secret: SecretReference = setting(
         "SKYSCAN_BROKER_AUTH_SECRET", "skydriver-secrets/broker-token", "Secret `name/key` with the broker token"

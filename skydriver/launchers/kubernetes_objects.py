@@ -152,7 +152,8 @@ def _container(
 
 
 def _job(
-    name: str, scan_id: str, role: str, namespace: str, containers: list[client.V1Container], backoff_limit: int
+    name: str, scan_id: str, role: str, namespace: str, containers: list[client.V1Container], backoff_limit: int,
+    deadline: int = 0,
 ) -> client.V1Job:
     labels = job_labels(scan_id, role)
     return client.V1Job(
@@ -161,6 +162,7 @@ def _job(
         metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
         spec=client.V1JobSpec(
             backoff_limit=backoff_limit,
+            active_deadline_seconds=deadline or None,
             ttl_seconds_after_finished=TTL_SECONDS_AFTER_FINISHED,
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
@@ -190,7 +192,9 @@ def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanReques
         _container(f"tms-starter-{i}", k8s.starter_image, command, starter_env(k8s, scanner, scan), CLIENT_RESOURCES)
         for i, command in enumerate(starter_commands(k8s, scan))
     ]
-    return _job(scan_job_name(scan.scan_id), scan.scan_id, "scanner", k8s.namespace, [server, *starters], 0)
+    return _job(
+        scan_job_name(scan.scan_id), scan.scan_id, "scanner", k8s.namespace, [server, *starters], 0, k8s.scan_deadline
+    )
 
 
 def stopper_job(

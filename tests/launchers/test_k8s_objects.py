@@ -99,3 +99,12 @@ def test_stopper_job_has_one_container_per_condor_cluster(k8s_settings: Settings
         ["python", "-m", "scanner_client", "--collector", "localhost", "--schedd", "localhost",
          "stop", "--cluster-id", "7"],
     ]  # fmt: skip
+
+
+def test_scan_jobs_get_the_configured_deadline_and_stoppers_none(k8s_settings: Settings, make_scan: Callable[..., ScanRequest]) -> None:
+    assert kubernetes_objects.scan_job(k8s_settings.kubernetes, k8s_settings.scanner, make_scan()).spec.active_deadline_seconds is None
+    limited = Settings.from_env({"SKYDRIVER_AUTH": "off", "K8S_SCAN_DEADLINE": "86400"})
+    job = kubernetes_objects.scan_job(limited.kubernetes, limited.scanner, make_scan())
+    assert job.spec.active_deadline_seconds == 86400
+    stopper = kubernetes_objects.stopper_job(limited.kubernetes, "ab" * 16, "skydriver", [])
+    assert stopper.spec.active_deadline_seconds is None
