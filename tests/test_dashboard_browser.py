@@ -78,6 +78,13 @@ async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: Sk
     manifest = (await user.get(f"/scan/manifest/{new_id}", query={"include_event": "false"})).json()
     assert manifest["rescan_of"] == scan_id
     await user.delete(f"/scan/manifest/{new_id}")
+    for _ in range(60):  # its processes are stopped before this SkyDriver is (none outlives the test)
+        query = {"include_deleted": "true", "include_event": "false"}
+        if (await user.get(f"/scan/manifest/{new_id}", query=query)).json()["complete"]:
+            break
+        await page.wait_for_timeout(500)
+    else:
+        raise AssertionError(f"the rescan {new_id} was not torn down after DELETE")
 
 
 async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:
