@@ -37,7 +37,11 @@ async def test_scan_wait_follows_a_real_scan_to_its_sky_map(local_driver: SkyDri
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     listed = await skydriver_cli(local_driver, "ls", "--run", "138632", "--event", "31747601")
-    assert listed.returncode == 0 and f"scan {scan_id}: SCAN_HAS_FINAL_RESULT" in listed.stderr
+    assert listed.returncode == 0 and listed.stdout.startswith(f"{scan_id}  SCAN_HAS_FINAL_RESULT")
+    by_state = await skydriver_cli(local_driver, "ls", "--state", "SCAN_HAS_FINAL_RESULT", "--state", "FAILED")
+    assert by_state.returncode == 0 and scan_id in by_state.stdout
+    active = await skydriver_cli(local_driver, "ls", "--active")
+    assert active.returncode == 0 and scan_id not in active.stdout
 
     watched = await skydriver_cli(local_driver, "watch", scan_id)  # attaching to a scan that already ended
     assert watched.returncode == 0 and "best fit" in watched.stderr

@@ -108,11 +108,19 @@ def cmd_status(client: SkyDriverClient, console: Console, args: argparse.Namespa
 
 
 def cmd_ls(client: SkyDriverClient, console: Console, args: argparse.Namespace) -> int:
-    found = client.scans_of_event(args.run, args.event, is_real_event=not args.simulated)
-    for scan_id in found["scan_ids"]:
-        _print_view(console, ScanView.from_manifest(client.manifest(scan_id)))
-    if not found["scan_ids"]:
-        console.print(f"no scans of run {args.run} event {args.event}", highlight=False, soft_wrap=True)
+    filters: dict[str, Any] = {"state": args.state, "run_id": args.run, "event_id": args.event, "limit": args.limit}
+    if args.active:
+        filters["is_terminal"] = "false"
+    page = client.list_scans({name: value for name, value in filters.items() if value not in (None, [])})
+    for scan in page["scans"]:
+        status, request = scan["status"], scan["request"]
+        total = f"/{status['pixels_total']}" if status.get("pixels_total") else ""
+        print(f"{scan['scan_id']}  {status['scan_state']:<44} {status['pixels_done']}{total} pixels  "
+              f"run {request['run_id']} event {request['event_id']}  {request['reco_algo']}  {status['timestamps']['created']}")  # fmt: skip
+    if not page["scans"]:
+        console.print("no scans match", highlight=False, soft_wrap=True)
+    elif page["next_cursor"]:
+        console.print(f"(more: raise --limit, now {args.limit})", highlight=False, soft_wrap=True)
     return DONE
 
 
@@ -185,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("-o", "--output", type=Path, help="save the sky map here when it ends")
     watch.add_argument("--timeout", type=float)
 
-    ls = commands.add_parser("ls", help="the scans of one event, oldest first")
-    ls.add_argument("--run", type=int, required=True)
-    ls.add_argument("--event", type=int, required=True)
-    ls.add_argument("--simulated", action="store_true")
+    ls = commands.add_parser("ls", help="scans, newest first (GET /scans/list)")
+    ls.add_argument("--state", action="append", default=[], help="a state code or its prefix (IN_PROGRESS, FAILED...); repeatable")
+    ls.add_argument("--active", action="store_true", help="only scans that have not ended")
+    ls.add_argument("--run", type=int)
+    ls.add_argument("--event", type=int)
+    ls.add_argument("--limit", type=int, default=20)
 
     result = commands.add_parser("result", help="the scan's result (JSON)")
     result.add_argument("scan_id")

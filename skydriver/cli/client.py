@@ -64,9 +64,9 @@ class SkyDriverClient:
     def summary(self, scan_id: str) -> dict[str, Any]:
         return self._call("GET", f"/scan/{scan_id}/result/summary")
 
-    def scans_of_event(self, run_id: int, event_id: int, is_real_event: bool) -> dict[str, Any]:
-        args = {"run_id": run_id, "event_id": event_id, "is_real_event": json.dumps(is_real_event)}
-        return self._call("GET", "/scans", args)
+    def list_scans(self, filters: dict[str, Any]) -> dict[str, Any]:
+        """One page of GET /scans/list (newest first); `filters` as the route takes them."""
+        return self._call("GET", "/scans/list", filters)
 
     def cancel(self, scan_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/scan/manifest/{scan_id}")
