@@ -73,14 +73,28 @@ class SkyDriver:
     async def stop(self) -> None:
         self.service.watcher.close()
         await asyncio.sleep(0)  # let the open event streams end their responses
-        for task in self.background:
-            task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
+        await stop_tasks(self.background)
         await self.rest.stop()
         if self.launcher:
             await self.launcher.close()
         await self.database.close()
         LOGGER.info("SkyDriver stopped")
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], patience: float = 10.0) -> None:
+    """Cancel tasks and wait for them, cancelling again while any runs on.
+
+    One cancel is not always enough: PyMongo's network layer can absorb a cancellation that arrives while a command
+    is finishing, and the loop then carries on as if never cancelled (seen as a shutdown that hung forever).
+    """
+    deadline = asyncio.get_running_loop().time() + patience
+    pending = {task for task in tasks if not task.done()}
+    while pending and asyncio.get_running_loop().time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in pending:
+        LOGGER.error("background task %s did not stop within %.0fs; leaving it", task.get_name(), patience)
 
 
 def _bind_port(host: str, port: int) -> int:
