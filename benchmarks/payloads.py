@@ -14,20 +14,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for examples.sample_data
 from examples.sample_data import MODERN_EVENT as EVENT_FILE  # noqa: E402
 from examples.sample_data import PRODUCTION_RESULT as RESULT_FILE  # noqa: E402
+from examples.sample_data import alert_scan_request  # noqa: E402
 
 
 def scan_body() -> bytes:
     """POST /scan as an alert pipeline sends it: the real 480 kB modern-format event, inline."""
-    event = json.loads(EVENT_FILE.read_text())
-    body = {
-        "docker_tag": "latest",
-        "cluster": {"sub-2": 1234},
-        "reco_algo": "millipede_wilks",
-        "event_i3live_json": event,
-        "nsides": {"8": 0, "64": 12, "512": 24},
-        "real_or_simulated_event": "real",
-    }
-    return json.dumps(body).encode()
+    return json.dumps(alert_scan_request(json.loads(EVENT_FILE.read_text()))).encode()
 
 
 def progress_body(seq: int) -> bytes:

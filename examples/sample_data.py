@@ -4,6 +4,7 @@ The one place that knows these paths; examples, tests and benchmarks import them
 """
 
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EVENTS_DIR = DATA_DIR / "events"
@@ -18,3 +19,16 @@ PRODUCTION_RESULT = RESULTS_DIR / "run00136766.evt000007637140.nsides_8_64_512.j
 VERSION_1_RESULT = RESULTS_DIR / "millipede_wilks__run00136766.evt000007637140.neutrino_1.json"
 BARE_NAN_RESULT = RESULTS_DIR / "splinempe__run00136766.evt000007637140.neutrino_1.json"
 """A small nside-1 result holding bare `NaN` tokens, as the Skymap Scanner's JSON encoder sends them."""
+
+
+def alert_scan_request(event: dict[str, Any] | str, **overrides: Any) -> dict[str, Any]:
+    """A valid POST /scan body as a realtime alert pipeline sends it (production algorithm, nsides and cluster)."""
+    return {
+        "docker_tag": "latest",
+        "cluster": {"sub-2": 1234},
+        "reco_algo": "millipede_wilks",
+        "event_i3live_json": event,
+        "nsides": {"8": 0, "64": 12, "512": 24},
+        "real_or_simulated_event": "real",
+        **overrides,
+    }

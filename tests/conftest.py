@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from rest_tools.utils.auth import Auth
 
-from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT
+from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT, alert_scan_request
 from skydriver.config import Settings
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import SkyDriver, start
@@ -124,15 +124,13 @@ def production_result_text() -> str:
     return PRODUCTION_RESULT.read_text()
 
 
-def scan_body(event: dict[str, Any] | str, **overrides: Any) -> dict[str, Any]:
-    """A valid POST /scan body, as an alert pipeline sends it."""
-    body = {
-        "docker_tag": "latest",
-        "cluster": {"sub-2": 1234},
-        "reco_algo": "millipede_wilks",
-        "event_i3live_json": event,
-        "nsides": {"8": 0, "64": 12, "512": 24},
-        "real_or_simulated_event": "real",
-    }
-    body.update(overrides)
-    return body
+scan_body = alert_scan_request  # (the name the tests use)
+
+
+async def assert_refused_at_post(driver: SkyDriver, response: Any, argument: str, reason: str) -> None:
+    """A POST /scan answered 400 naming the argument and the reason, and nothing was stored."""
+    assert response.status == 400, response
+    error = response.json()["error"]
+    assert f"argument '{argument}'" in error and reason in error, error
+    assert await driver.database.manifests.collection.count_documents({}) == 0
+    assert await driver.database.backlog.count() == 0

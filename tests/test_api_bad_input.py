@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from skydriver.server import SkyDriver
-from tests.conftest import scan_body, token
+from tests.conftest import assert_refused_at_post, scan_body, token
 from tests.http_client import HttpClient
 
 
@@ -45,12 +45,7 @@ from tests.http_client import HttpClient
 async def test_bad_scan_arguments_are_400_naming_the_argument(
     driver: SkyDriver, user: HttpClient, modern_event: dict, overrides: dict[str, Any], argument: str, reason: str
 ) -> None:
-    response = await user.post("/scan", scan_body(modern_event, **overrides))
-    assert response.status == 400, response
-    error = response.json()["error"]
-    assert f"argument '{argument}'" in error and reason in error, error
-    assert await driver.database.manifests.collection.count_documents({}) == 0
-    assert await driver.database.backlog.count() == 0
+    await assert_refused_at_post(driver, await user.post("/scan", scan_body(modern_event, **overrides)), argument, reason)
 
 
 @pytest.mark.parametrize("missing", ["docker_tag", "cluster", "reco_algo", "event_i3live_json", "nsides", "real_or_simulated_event"])
@@ -180,11 +175,7 @@ def body_text(body: dict[str, Any], depth: int = 0) -> bytes:
 async def test_values_mongodb_cannot_hold_are_400(
     driver: SkyDriver, user: HttpClient, modern_event: dict, overrides: dict[str, Any], argument: str, reason: str
 ) -> None:
-    response = await user.request("POST", "/scan", raw=body_text(scan_body(modern_event, **overrides), 900))
-    assert response.status == 400, response
-    error = response.json()["error"]
-    assert f"argument '{argument}'" in error and reason in error, error
-    assert await driver.database.manifests.collection.count_documents({}) == 0
+    await assert_refused_at_post(driver, await user.request("POST", "/scan", raw=body_text(scan_body(modern_event, **overrides), 900)), argument, reason)
 
 
 @pytest.mark.parametrize(
