@@ -40,7 +40,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/run.py
 
 # generated from declarations: schemas/ from the route table and the models; docs also writes the README's settings
-# table from the settings' declarations (tests fail when either is stale)
+# and routes tables from the settings' and the routes' declarations (tests fail when any is stale)
 schemas: $(INSTALLED)
 	$(PY) -m skydriver.openapi
 

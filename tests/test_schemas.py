@@ -7,6 +7,7 @@ import tornado.httputil
 import tornado.web
 from rest_tools.server import RestServer
 
+from skydriver.docs import routes_table
 from skydriver.openapi import SCHEMAS_DIR, generated_files, openapi_document
 from skydriver.rest.routes import HTTP_METHODS, ROUTES, UnknownRouteHandler, add_routes
 
@@ -66,3 +67,10 @@ def test_summary_and_skymap_are_typed() -> None:
     assert skymap["responses"]["200"]["content"]["image/png"]["schema"]["format"] == "binary"
     assert {p["name"] for p in skymap["parameters"]} == {"scan_id", "zoom", "include_deleted"}
     assert {p["name"] for p in summary["parameters"]} == {"scan_id", "include_deleted"}
+
+
+def test_the_readme_routes_table_names_every_route_and_method() -> None:
+    table = routes_table()
+    for route in ROUTES:
+        for method in route.operations:
+            assert f"`{method.upper()} {route.path}`" in table or f"`{route.path}`" in table, (method, route.path)

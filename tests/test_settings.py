@@ -9,16 +9,16 @@ import os
 import pytest
 
 from skydriver.config import DEFAULT_CLUSTERS, Settings, declarations
-from skydriver.docs import README, settings_table, with_settings_table
+from skydriver.docs import README, routes_table, settings_table, with_generated_tables
 from skydriver.errors import ConfigError
 
 LOOPBACK_NO_AUTH = {"SKYDRIVER_AUTH": "off"}
 
 
-def test_the_readme_settings_table_is_generated_from_the_declarations() -> None:
+def test_the_readme_tables_are_generated_from_the_declarations() -> None:
     readme = README.read_text()
-    assert settings_table() in readme
-    assert with_settings_table(readme) == readme, "the README's settings table is stale: run `make docs`"
+    assert settings_table() in readme and routes_table() in readme
+    assert with_generated_tables(readme) == readme, "the README's settings or routes table is stale: run `make docs`"
 
 
 def test_every_setting_is_documented_once() -> None:

@@ -38,7 +38,7 @@ IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return th
 class ScansHandler(BaseHandler):
     """/scans: scan ids of one run/event."""
 
-    @operation("Scan ids of a run/event", (USER,), arguments=FindScansArgs, response=ScanIds)
+    @operation("Scan ids of a run/event, oldest first", (USER,), arguments=FindScansArgs, response=ScanIds)
     async def get(self, args: FindScansArgs) -> None:
         self.write_json(await self.service.find(args.run_id, args.event_id, args.is_real_event, args.include_deleted))
 
@@ -70,14 +70,14 @@ class ScanLaunchHandler(BaseHandler):
 class ManifestHandler(BaseHandler):
     """/scan/manifest/SCAN_ID (and /scan/SCAN_ID/manifest): read, abort; PATCH lives in scanner_routes."""
 
-    @operation("A scan's manifest", (USER, SYSTEM), arguments=ManifestGetArgs, response=Manifest)
+    @operation("A scan's manifest; with wait=SECONDS (at most 60), as soon as the scan changes", (USER, SYSTEM), arguments=ManifestGetArgs, response=Manifest)
     async def get(self, scan_id: str, args: ManifestGetArgs) -> None:
         if args.wait:
             self.write_json(await self.service.get_manifest_when_changed(scan_id, args.include_deleted, args.include_event, args.wait))
         else:
             self.write_json(await self.service.get_manifest(scan_id, args.include_deleted, args.include_event))
 
-    @operation("Abort a scan", (USER,), arguments=NoArgs, response=Manifest)
+    @operation("Abort a scan: stop everything, mark it deleted (idempotent)", (USER,), arguments=NoArgs, response=Manifest)
     async def delete(self, scan_id: str, _: NoArgs) -> None:
         self.write_json(await self.service.delete_manifest(scan_id))
 

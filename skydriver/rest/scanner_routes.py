@@ -11,7 +11,7 @@ from .public import ManifestHandler, ResultHandler
 class ManifestReportHandler(ManifestHandler):
     """PATCH /scan/manifest/SCAN_ID: progress, event/scan metadata, a condor cluster (appended or updated)."""
 
-    @operation("Scanner/starter report", (SYSTEM,), body=ManifestPatch, response=Manifest)
+    @operation("Scanner/starter report: any of progress, event_metadata, scan_metadata, condor_cluster", (SYSTEM,), body=ManifestPatch, response=Manifest)
     async def patch(self, scan_id: str, patch: ManifestPatch) -> None:
         self.write_json(await self.service.patch_manifest(scan_id, patch))
 
@@ -19,6 +19,6 @@ class ManifestReportHandler(ManifestHandler):
 class ResultReportHandler(ResultHandler):
     """PUT /scan/result/SCAN_ID: a partial or the final result."""
 
-    @operation("Scanner's partial or final result", (SYSTEM,), body=ResultPut, response=Result)
+    @operation("Scanner's partial or final result: skyscan_result (skyreader format) and is_final", (SYSTEM,), body=ResultPut, response=Result)
     async def put(self, scan_id: str, body: ResultPut) -> None:
         self.write_json(await self.service.put_result(scan_id, body.skyscan_result, body.is_final, self.json_body()[1]))
