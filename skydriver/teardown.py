@@ -1,7 +1,9 @@
 """The teardown loop: stops a scan's server, workers and HTCondor clusters when it is due, then marks it complete.
 
 Teardowns are scheduled in the database (``teardown_at``: after the final result plus WAIT_BEFORE_TEARDOWN, or now
-on DELETE), never as a sleep in a request handler, so a SkyDriver restarted during the delay still tears down.
+on DELETE), never as a sleep in a request handler, so a SkyDriver restarted during the delay still tears down. A
+claim is a lease naming this instance and boot (as the backlog's), so a SkyDriver killed mid-teardown takes its
+teardowns back as soon as it is up again, not when their lease runs out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from .config import Settings
 from .database import Database
+from .database.backlog import LeaseOwner
 from .database.manifests import now
 from .launchers import LaunchedScan, Launcher
 from .logs import about_scan
@@ -28,14 +31,20 @@ class TeardownLoop:
         self.metrics = metrics
         self.database = database
         self.launcher = launcher
+        self.owner = LeaseOwner.booting_now(settings.instance)
+        self._released_earlier_boots = False
 
     async def run_forever(self) -> None:
         await run_steps(self.step, "teardown", self.database.health)
 
     async def step(self) -> bool:
         """Tear down one due scan; False when none was due."""
+        if not self._released_earlier_boots:  # once per boot: what a killed earlier run of this instance was doing
+            if released := await self.database.manifests.release_earlier_teardowns(self.owner):
+                LOGGER.warning("taking back %d teardowns interrupted by a restart: %s", len(released), ", ".join(released))
+            self._released_earlier_boots = True
         lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
-        doc = await self.database.manifests.claim_due_teardown(lease)
+        doc = await self.database.manifests.claim_due_teardown(self.owner, lease)
         if doc is None:
             return False
         with about_scan(doc["scan_id"]):
@@ -78,4 +87,4 @@ class TeardownLoop:
     async def _later(self, scan_id: str, delay: float, why: str) -> None:
         LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)
         self.metrics.teardowns.labels("postponed").inc()
-        await self.database.manifests.update(scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay)})
+        await self.database.manifests.update(scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay), "teardown_lease": None})

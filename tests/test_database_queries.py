@@ -1,5 +1,5 @@
-"""Teardown claims on a real database (each due scan taken once, a dead claimer's scan comes back); hot queries
-read an index; indexes of earlier versions are replaced."""
+"""Teardown claims on a real database (each due scan taken once, a dead claimer's scan comes back, at once to its own
+restarted instance); hot queries read an index; indexes of earlier versions are replaced."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from skydriver.database.backlog import LeaseOwner
 from skydriver.database.connection import OBSOLETE_INDEXES, open_database
-from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now, scans_of_event
+from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now, scans_of_event, scheduled_teardowns
 from skydriver.server import SkyDriver
 from tests.conftest import make_settings
 
 LEASE = dt.timedelta(seconds=60)
+OWNER = LeaseOwner("here", now() - dt.timedelta(hours=1))
 
 
 def manifest(scan_id: str, teardown_at: dt.datetime | None, complete: bool = False) -> dict[str, Any]:
@@ -28,7 +30,7 @@ async def test_each_due_scan_is_claimed_once_and_its_schedule_moves_to_the_lease
     past = now() - dt.timedelta(seconds=5)
     for doc in [manifest("due-1", past), manifest("due-2", past), manifest("later", now() + LEASE), manifest("idle", None)]:
         await store.insert(doc)
-    claims = await asyncio.gather(*(store.claim_due_teardown(LEASE) for _ in range(5)))
+    claims = await asyncio.gather(*(store.claim_due_teardown(OWNER, LEASE) for _ in range(5)))
     taken = sorted(c["scan_id"] for c in claims if c)
     assert taken == ["due-1", "due-2"]
     claimed = await store.get("due-1")
@@ -38,9 +40,27 @@ async def test_each_due_scan_is_claimed_once_and_its_schedule_moves_to_the_lease
 async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriver) -> None:
     store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
     await store.insert(manifest("s", now() - dt.timedelta(seconds=1)))
-    assert (await store.claim_due_teardown(dt.timedelta(seconds=-1)))["scan_id"] == "s"  # claimer died at once
-    assert (await store.claim_due_teardown(LEASE))["scan_id"] == "s"
-    assert await store.claim_due_teardown(LEASE) is None
+    assert (await store.claim_due_teardown(OWNER, dt.timedelta(seconds=-1)))["scan_id"] == "s"  # claimer died at once
+    assert (await store.claim_due_teardown(OWNER, LEASE))["scan_id"] == "s"
+    assert await store.claim_due_teardown(OWNER, LEASE) is None
+
+
+async def test_a_restarted_instance_takes_back_its_own_interrupted_teardowns_at_once_and_only_those(driver: SkyDriver) -> None:
+    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
+    for scan_id in ("mine", "other-instance", "waiting"):
+        await store.insert(manifest(scan_id, now() - dt.timedelta(seconds=1)))
+    assert (await store.claim_due_teardown(OWNER, LEASE))["scan_id"] == "mine"
+    other = LeaseOwner("there", OWNER.boot)
+    assert (await store.claim_due_teardown(other, LEASE))["scan_id"] == "other-instance"
+    await store.update("waiting", {"teardown_at": now() + LEASE})  # WAIT_BEFORE_TEARDOWN: scheduled, never claimed
+    assert await store.release_earlier_teardowns(OWNER) == []  # the same boot: its claims are alive
+    assert await store.claim_due_teardown(OWNER, LEASE) is None
+
+    restarted = LeaseOwner.booting_now(OWNER.instance)
+    assert await store.release_earlier_teardowns(restarted) == ["mine"]
+    retaken = await store.claim_due_teardown(restarted, LEASE)
+    assert retaken["scan_id"] == "mine" and retaken["teardown_lease"] == {"instance": "here", "boot": restarted.boot}
+    assert await store.claim_due_teardown(restarted, LEASE) is None  # the other instance's lease still runs
 
 
 async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
@@ -50,6 +70,7 @@ async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
     await manifests.insert_many([manifest(f"old-{n}", None, complete=True) for n in range(50)])
     polls = [
         manifests.find(due_teardowns(now())).sort("teardown_at", 1).limit(5),
+        manifests.find(scheduled_teardowns(now())),
         manifests.find(UNFINISHED),
         manifests.find({"idempotency_key": "some-key"}).limit(1),
         manifests.find({"scan_id": "old-7"}).limit(1),

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
+
+if TYPE_CHECKING:
+    from .backlog import LeaseOwner  # backlog imports this module
 
 INTERNAL = {"_id": 0}
 WATCHED = {  # what progress streams follow, and what their scan state is derived from
@@ -26,6 +29,7 @@ WATCHED = {  # what progress streams follow, and what their scan state is derive
 }  # fmt: skip
 UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not complete, checked after reading
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
+END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # and its upper bound
 LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
 
 
@@ -57,6 +61,11 @@ def scans_of_event(run_id: int, event_id: int, is_real_event: bool, include_dele
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
     """Scans whose teardown is due at ``t`` (completed scans have no ``teardown_at``)."""
     return {"teardown_at": {"$gte": EPOCH, "$lte": t}}
+
+
+def scheduled_teardowns(t: dt.datetime) -> dict[str, Any]:
+    """Scans whose teardown is scheduled after ``t``: being torn down (claimed) or waiting for it."""
+    return {"teardown_at": {"$gt": t, "$lte": END_OF_TIME}}
 
 
 class ManifestStore:
@@ -164,20 +173,42 @@ class ManifestStore:
             {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}}
         )
 
-    async def claim_due_teardown(self, lease: dt.timedelta) -> dict[str, Any] | None:
+    async def claim_due_teardown(self, owner: LeaseOwner, lease: dt.timedelta) -> dict[str, Any] | None:
         """Take one scan whose teardown is due, for ``lease``: two SkyDriver replicas never tear down the same one.
 
         The claim moves ``teardown_at`` to the lease's end (a claimer that dies leaves it due again then) with a
-        compare-and-set on the value it read. The query is a closed range on the indexed field alone: the embedded
-        database reads the whole collection for an open range (nulls sort first) or for any extra field.
+        compare-and-set on the value it read, and names ``owner`` in ``teardown_lease``, so that a later boot of the
+        same instance gives it back at once (``release_earlier_teardowns``). The query is a closed range on the
+        indexed field alone: the embedded database reads the whole collection for an open range (nulls sort first)
+        or for any extra field.
         """
         t = now()
         due = self.collection.find(due_teardowns(t), {"_id": 0, "scan_id": 1, "teardown_at": 1})
         async for candidate in due.sort("teardown_at", 1).limit(5):
             seen = {"scan_id": candidate["scan_id"], "teardown_at": candidate["teardown_at"]}
-            if await self._updated(seen, {"$set": {"teardown_at": t + lease}}):
+            claim = {"teardown_at": t + lease, "teardown_lease": {"instance": owner.instance, "boot": owner.boot}}
+            if await self._updated(seen, {"$set": claim}):
                 return await self.collection.find_one({"scan_id": candidate["scan_id"]}, INTERNAL)
         return None
+
+    async def release_earlier_teardowns(self, owner: LeaseOwner) -> list[str]:
+        """Make due now the teardowns an earlier boot of ``owner``'s instance had claimed (it died mid-teardown):
+        called once per boot, so the restarted instance takes them back at once instead of after their lease.
+
+        Every scheduled teardown is read (a closed range on the indexed field, as in ``claim_due_teardown``: scans
+        being torn down or waiting WAIT_BEFORE_TEARDOWN, a few) and the owner is checked here.
+        """
+        t = now()
+        scheduled = self.collection.find(scheduled_teardowns(t), {"_id": 0, "scan_id": 1, "teardown_at": 1, "teardown_lease": 1})
+        released = []
+        async for doc in scheduled:
+            held = doc.get("teardown_lease") or {}
+            if held.get("instance") != owner.instance or held.get("boot", owner.boot) >= owner.boot:
+                continue
+            seen = {"scan_id": doc["scan_id"], "teardown_at": doc["teardown_at"]}
+            if await self._updated(seen, {"$set": {"teardown_at": t, "teardown_lease": None}}):
+                released.append(doc["scan_id"])
+        return released
 
     async def unfinished(self) -> list[dict[str, Any]]:
         """Scans launched and not yet torn down (for reconciliation after a restart)."""
