@@ -2,22 +2,31 @@
 
 Roles: ``user`` (token attribute ``groups`` matching AUTH_USER_GROUPS) reads, POSTs and DELETEs; ``system``
 (``skydriver_role=system``) is the scanner and its starters: PATCH manifest, PUT result, read manifests.
+
+A scan's own processes get a *scan token*: SkyDriver mints it at launch (HS512 with SCAN_TOKEN_SECRET, issuer
+``SkyDriver``), role ``system`` restricted by the claim ``skydriver_scan_id`` to that one scan, so a scanner can
+report only on its own scan. Operators' ``system`` tokens carry no such claim and keep reaching every scan.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jwt
 from rest_tools.server import token_attribute_role_mapping_auth
 from rest_tools.utils.auth import Auth
 
 from .config import Settings
+from .errors import Forbidden
 
 USER = "user"
 SYSTEM = "system"
 PUBLIC: tuple[str, ...] = ()  # operators' probes (health, readiness; metrics has its own rule)
+SCAN_CLAIM = "skydriver_scan_id"  # a token carrying it is valid on that scan's routes only
+SCAN_TOKEN_ISSUER = "SkyDriver"
+SCAN_TOKEN_LIFETIME = 14 * 24 * 3600  # seconds: longer than any scan runs
 
 
 def role_mapping(settings: Settings) -> Callable[..., Any] | None:
@@ -72,10 +81,50 @@ def _role_check(mapping: Callable[..., Any], roles: tuple[str, ...]) -> Callable
     return mapping(roles=list(roles))(allowed)  # type: ignore[no-any-return]
 
 
-def system_token(settings: Settings, scan_id: str) -> str:
-    """A ``system`` token for a locally launched scanner (symmetric-secret auth only); "" when auth is off."""
-    if not settings.auth_enabled or not settings.auth_secret:
+def _scan_token_auth(settings: Settings) -> Auth | None:
+    key = settings.scan_token_secret or settings.auth_secret
+    if not settings.auth_enabled or not key:
+        return None
+    return Auth(key, issuer=SCAN_TOKEN_ISSUER, algorithm="HS512")
+
+
+def mints_scan_tokens(settings: Settings) -> bool:
+    """Whether SkyDriver can give each scan its own token (auth on and a key to sign it with)."""
+    return _scan_token_auth(settings) is not None
+
+
+def scan_token(settings: Settings, scan_id: str) -> str:
+    """The ``system`` token of one scan's processes, valid on that scan only; "" when auth is off."""
+    auth = _scan_token_auth(settings)
+    if auth is None:
         return ""
-    return Auth(settings.auth_secret, algorithm="HS512").create_token(
-        f"skyscan-{scan_id}", expiration=14 * 24 * 3600, payload={"skydriver_role": SYSTEM}
-    )
+    payload = {"skydriver_role": SYSTEM, SCAN_CLAIM: scan_id}
+    return str(auth.create_token(f"skyscan-{scan_id}", expiration=SCAN_TOKEN_LIFETIME, payload=payload))
+
+
+def scan_token_claims(settings: Settings, token: str) -> dict[str, Any] | None:
+    """The claims of a valid scan token; None when ``token`` is not one (another issuer's: the caller checks it).
+
+    Raises when it claims to be a scan token and is not valid (bad signature, expired, no scan).
+    """
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+    auth = _scan_token_auth(settings)
+    if issuer != SCAN_TOKEN_ISSUER or auth is None:
+        return None
+    claims: dict[str, Any] = auth.validate(token, required=[SCAN_CLAIM])
+    return claims
+
+
+def check_scan_scope(claims: Mapping[str, Any], scan_ids: Sequence[str]) -> None:
+    """Refuse (403) a scan-scoped token on another scan's routes, or on routes of no scan."""
+    scoped = claims.get(SCAN_CLAIM)
+    if scoped is None:
+        return
+    if not scan_ids:
+        raise Forbidden(f"this token is scoped to scan {scoped}: it is valid on that scan's routes only")
+    for scan_id in scan_ids:
+        if scan_id != scoped:
+            raise Forbidden(f"this token is scoped to scan {scoped}: it cannot act on scan {scan_id[:80]}")

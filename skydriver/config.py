@@ -171,6 +171,12 @@ class Settings:
     auth_openid_url: str = setting("AUTH_OPENID_URL", "", "OpenID Connect provider (production)")
     auth_audience: str = setting("AUTH_AUDIENCE", "", "expected token audience (with `AUTH_OPENID_URL`)")
     auth_secret: Secret = setting("AUTH_SECRET", "", "HS512 symmetric secret (development, tests)", repr=False)
+    scan_token_secret: Secret = setting(
+        "SCAN_TOKEN_SECRET", "",
+        "HS512 key SkyDriver signs each scan's own `system` token with (valid on that scan only); unset with "
+        "`AUTH_OPENID_URL`: Kubernetes scans get the shared token of `SKYSCAN_SKYDRIVER_AUTH_SECRET`",
+        shown_default="`AUTH_SECRET`", repr=False,
+    )  # fmt: skip
     user_groups_regex: str = setting(
         "AUTH_USER_GROUPS", "/institutions/IceCube.*",
         "token `groups` pattern that grants role `user`; role `system` is `skydriver_role=system`",
@@ -286,6 +292,11 @@ def declarations() -> list[FieldInfo]:
         group = field.annotation if name in GROUPS else None
         found += list(group.__pydantic_fields__.values()) if group else [field]  # type: ignore[union-attr]
     return found
+
+
+def secret_variables() -> frozenset[str]:
+    """The environment variables holding SkyDriver's own secrets (declared ``repr=False``): never passed to a scan."""
+    return frozenset(str(field.alias) for field in declarations() if not field.repr)
 
 
 def describe(exc: ValidationError) -> str:

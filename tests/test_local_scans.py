@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import healpy
+import jwt
 import psutil
 import pytest
 from skyreader import SkyScanResult
 
+from skydriver.auth import SCAN_CLAIM
 from skydriver.config import Settings
 from skydriver.event_format.mjd import mjd_from_i3live_time
 from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.launchers import LaunchedScan, ScanRequest, WorkerCluster
 from skydriver.launchers.local import LocalLauncher
 from skydriver.server import SkyDriver, start
-from tests.conftest import free_port, scan_body, token
+from tests.conftest import AUTH_SECRET, free_port, scan_body, token
 from tests.http_client import HttpClient
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
@@ -62,7 +64,10 @@ def event_direction(event: dict[str, Any]) -> tuple[float, float]:
     return local_to_equatorial(reco["zen"], reco["azi"], mjd_from_i3live_time(data["eventtime"]))
 
 
-async def test_a_real_event_is_scanned_end_to_end(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+async def test_a_real_event_is_scanned_end_to_end(
+    local_driver: SkyDriver, local_settings: Settings, modern_event: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTH_SECRET", AUTH_SECRET)  # as SkyDriver's own environment holds it in deployment
     user, system = HttpClient(local_driver.address, token("user")), HttpClient(local_driver.address, token("system"))
     body = scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES)
     response = await user.post("/scan", body)
@@ -72,9 +77,16 @@ async def test_a_real_event_is_scanned_end_to_end(local_driver: SkyDriver, local
     running = await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
     assert running["launch"]["status"] == "launched"
     assert "skydriver.reference_scanner.server --reco-algo dummy" in running["scanner_server_args"]
-    assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token minted for this scan at launch"}
+    assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token for this scan only, minted at launch"}
     assert running["condor_clusters"][0] | {"states": None} == {"collector": "localhost", "schedd": "localhost", "cluster_id": 1, "jobs": 2, "states": None}
     assert [" -m scanner_client " in args and " --local-jobs " in args and " start " in args for args in running["tms_args"]] == [True]
+    processes = scan_processes(local_settings.data_dir, scan_id)
+    (server,) = [p for p in processes if "skydriver.reference_scanner.server" in p.cmdline()]
+    scanner_token = server.environ()["SKYSCAN_SKYDRIVER_AUTH"]
+    assert jwt.decode(scanner_token, options={"verify_signature": False})[SCAN_CLAIM] == scan_id  # its own scan only
+    assert "AUTH_SECRET" not in server.environ()  # else it could mint a token for any scan
+    manifest_text = (await user.get(f"/scan/manifest/{scan_id}")).body.decode()
+    assert all(scanner_token not in text for text in [manifest_text, *(" ".join(p.cmdline()) for p in processes)])
 
     done = await wait_for(user, scan_id, lambda m: m["complete"])
     assert done["launch"] == {"launcher": "local", "status": "stopped", "reason": "finished", "attempts": 1}

@@ -27,8 +27,8 @@ from typing import Any
 
 import psutil
 
-from ..auth import system_token
-from ..config import Settings
+from ..auth import scan_token
+from ..config import Settings, secret_variables
 from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
 from .process_logs import exit_failure, log_path
 from .process_logs import tail as log_tail
@@ -42,7 +42,7 @@ STARTER_MODULE = "scanner_client"
 # the reference scanner's stand-in reco must never carry a real algorithm's name
 RECO_ALGOS = ("dummy",)
 STOP_GRACE_SECONDS = 10.0
-REDACTED_TOKEN = {"redacted": "a SkyDriver system token minted for this scan at launch"}
+REDACTED_TOKEN = {"redacted": "a SkyDriver system token for this scan only, minted at launch"}
 
 
 class LocalLauncher(Launcher):
@@ -126,7 +126,9 @@ class LocalLauncher(Launcher):
             # a SkyDriver killed between spawning and recording: stop what it spawned, so the scan runs once
             LOGGER.warning("scan %s: stopping %d unrecorded processes of an interrupted launch", scan.scan_id, len(strays))
             self._kill(strays)
-        env = {**os.environ, **self._env(scan), "SKYSCAN_SKYDRIVER_AUTH": system_token(self.settings, scan.scan_id)}
+        # SkyDriver's own secrets stay with it: a scanner holding AUTH_SECRET could mint tokens for any scan
+        inherited = {k: v for k, v in os.environ.items() if k not in secret_variables()}
+        env = {**inherited, **self._env(scan), "SKYSCAN_SKYDRIVER_AUTH": scan_token(self.settings, scan.scan_id)}
         server, starters = self._commands(scan)
         processes = []
         try:

@@ -23,7 +23,7 @@ import tornado.web
 from rest_tools.server import RestHandler
 
 from .. import json_codec
-from ..auth import authorize, requires
+from ..auth import authorize, check_scan_scope, requires, scan_token_claims
 from ..errors import (
     ArgumentError,
     BadRequest,
@@ -173,6 +173,7 @@ class BaseHandler(RestHandler):
         if roles is None:
             raise MethodNotAllowed(f"{self.request.method} is not allowed on {self.request.path[:200]}")
         role = await authorize(self, roles)
+        check_scan_scope(self.auth_data, self.path_args)
         declared = self.request.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise BodyTooLarge(f"request body is {declared} bytes; the limit is {self.max_body_bytes} (SKYDRIVER_MAX_BODY_BYTES)")
@@ -187,6 +188,21 @@ class BaseHandler(RestHandler):
             self._upload_role = role
         # a chunked body has no declared length: data_received counts it (tornado's own check answers a bare 400)
         self.request.connection.set_max_body_size(2**62)  # type: ignore[union-attr]
+
+    def get_current_user(self) -> str | None:
+        """The caller's token checked: a scan token SkyDriver minted itself, else rest_tools' check (OpenID or
+        AUTH_SECRET)."""
+        kind, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if kind.lower() == "bearer":
+            try:
+                claims = scan_token_claims(self.service.settings, token)
+            except Exception as exc:  # a scan token, but forged, expired or without its scan: no identity
+                LOGGER.info("scan token refused: %s", exc)
+                return None
+            if claims is not None:
+                self.auth_data, self.auth_key = claims, token
+                return str(claims["sub"])
+        return super().get_current_user()  # type: ignore[no-any-return]
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
