@@ -1,12 +1,15 @@
 """SIGKILL of SkyDriver at each step of a scan's life, then a restart: the scan ends exactly once, nothing is left.
 
 SkyDriver runs as users run it (`python -m skydriver`: embedded database, local launcher, reference scanner), and is
-killed without warning, as the OOM killer does.
+killed without warning, as the OOM killer does. To be killed at a precise step, a test puts a named pipe (FIFO) where
+the local launcher opens a log file at that step: SkyDriver's own unchanged code blocks there, in the middle of the step,
+until it is killed. Every lease is 630 s long (LAUNCH_TIMEOUT): a restarted SkyDriver must take its work back at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -43,8 +46,8 @@ class Service:
         self.env = {**LOCAL_SCANS, **env}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        self.process = run_skydriver(self.data_dir, self.port, **self.env)
+    def start(self, **env: str) -> None:
+        self.process = run_skydriver(self.data_dir, self.port, **{**self.env, **env})
 
     def kill(self) -> None:
         assert self.process is not None
@@ -80,6 +83,13 @@ class Service:
         """How many scanner servers were ever started for the scan (each writes its own log header)."""
         log = self.data_dir / "scans" / scan_id / "logs" / "server.log"
         return log.read_text().count("work queue on 127.0.0.1") if log.exists() else 0
+
+    def block_at(self, scan_id: str, log_name: str) -> Path:
+        """A FIFO as the scan's log ``log_name``: the launcher's step that opens it hangs there (nobody reads it)."""
+        fifo = self.data_dir / "scans" / scan_id / "logs" / log_name
+        fifo.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(fifo)
+        return fifo
 
     def processes(self, scan_id: str) -> list[psutil.Process]:
         found = []
@@ -132,3 +142,45 @@ def test_killed_mid_scan_the_running_scan_is_reattached(service: Service) -> Non
     service.assert_finished_exactly_once(scan_id)
     (server_after,) = [p for p in service.launches(scan_id) if p["role"] == "server"]
     assert server_after == server_before  # re-attached, not relaunched
+
+
+def test_killed_while_launching_after_spawning_the_server_the_scan_is_launched_once(service: Service) -> None:
+    service.start(SKYDRIVER_LAUNCHER="none")  # launching paused: the scan id is known before its launch begins
+    scan_id = service.post()
+    assert stop(service.process) == 0  # type: ignore[arg-type]
+    fifo = service.block_at(scan_id, "starter-0.log")  # the server is spawned, then the launch hangs on its starter
+
+    service.start()
+    service.wait("launch hanging after the server was spawned", lambda: service.processes(scan_id))
+    (stray,) = service.processes(scan_id)
+    assert service.manifest(scan_id)["launch"]["status"] == "launching" and service.launches(scan_id) == []
+    service.kill()
+    assert stray.is_running(), "the unrecorded server outlives SkyDriver"
+    fifo.unlink()
+
+    service.start()
+    launched = service.wait("relaunched", lambda: (m := service.manifest(scan_id))["launch"]["status"] != "launching" and m)
+    assert launched["launch"]["attempts"] == 2, launched["launch"]  # the interrupted attempt, then this one
+    assert not stray.is_running() or stray.status() == psutil.STATUS_ZOMBIE, "the interrupted launch's server is stopped"
+    (server,) = [p for p in service.launches(scan_id) if p["role"] == "server"]
+    assert server["pid"] != stray.pid
+    done = service.wait("scan complete", lambda: (m := service.manifest(scan_id))["complete"] and m)
+    assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "finished", done["launch"]
+    assert service.result(scan_id)["is_final"] is True
+    assert service.processes(scan_id) == []
+
+
+def test_killed_during_teardown_the_restarted_skydriver_finishes_it_at_once(service: Service) -> None:
+    service.start()
+    scan_id = service.post()
+    service.wait("the starter's cluster reported", lambda: service.manifest(scan_id)["condor_clusters"])
+    fifo = service.block_at(scan_id, "stopper.log")  # teardown hangs before its `scanner_client stop`
+    service.wait("teardown under way", lambda: service.manifest(scan_id)["launch"]["status"] == "stopping")
+    service.kill()
+    fifo.unlink()
+
+    service.start()
+    done = service.assert_finished_exactly_once(scan_id)  # well within the 630 s lease the kill left behind
+    assert done["status"]["timestamps"]["ended"]
+    stopper_log = (service.data_dir / "scans" / scan_id / "logs" / "stopper.log").read_text()
+    assert stopper_log.count("local cluster") == len(done["condor_clusters"]), stopper_log  # each stopped once
