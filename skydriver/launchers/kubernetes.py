@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import urllib3
 from kubernetes import client, config
 
+from ..auth import mints_scan_tokens, scan_token
 from ..config import Settings
 from . import kubernetes_objects, scanner_command
 from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
@@ -70,13 +71,19 @@ class KubernetesLauncher(Launcher):
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
+    def _token_secret(self, scan_id: str) -> str:
+        """``name/key`` of the scan's SkyDriver token: its own Secret when SkyDriver mints scan tokens, else "" (the
+        shared SKYSCAN_SKYDRIVER_AUTH_SECRET: with OpenID Connect and no SCAN_TOKEN_SECRET)."""
+        return kubernetes_objects.scan_token_reference(scan_id) if mints_scan_tokens(self._settings) else ""
+
     def plan(self, scan: ScanRequest) -> LaunchPlan:
+        k8s, scanner, token_secret = self._settings.kubernetes, self._settings.scanner, self._token_secret(scan.scan_id)
         return LaunchPlan(
             scanner_server_args=scanner_command.scanner_server_args(scan),
-            tms_args=kubernetes_objects.tms_args(self._settings.kubernetes, scan),
+            tms_args=kubernetes_objects.tms_args(k8s, scan),
             env_vars={
-                "scanner_server": kubernetes_objects.scanner_server_env(self._settings.kubernetes, self._settings.scanner, scan),
-                "tms_starters": kubernetes_objects.starter_env(self._settings.kubernetes, self._settings.scanner, scan),
+                "scanner_server": kubernetes_objects.scanner_server_env(k8s, scanner, scan, token_secret),
+                "tms_starters": kubernetes_objects.starter_env(k8s, scanner, scan, token_secret),
             },
         )
 
@@ -102,10 +109,34 @@ class KubernetesLauncher(Launcher):
         except TRANSPORT_ERRORS as exc:
             raise _launch_error(f"deleting Job {job_name}", exc) from exc
 
+    async def _create_token_secret(self, scan_id: str) -> None:
+        """The scan's own token, minted now; a Secret left by an earlier attempt is kept (a token for the same scan)."""
+        secret = kubernetes_objects.scan_token_secret(self._settings.kubernetes.namespace, scan_id, scan_token(self._settings, scan_id))
+        try:
+            await self._call(self._core.create_namespaced_secret, secret.metadata.namespace, secret)
+        except client.ApiException as exc:
+            if exc.status != CONFLICT:
+                raise _launch_error(f"creating Secret {secret.metadata.name}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _launch_error(f"creating Secret {secret.metadata.name}", exc) from exc
+
+    async def _delete_token_secret(self, name: str, namespace: str) -> None:
+        try:
+            await self._call(self._core.delete_namespaced_secret, name, namespace)
+        except client.ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise _launch_error(f"deleting Secret {name}", exc) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise _launch_error(f"deleting Secret {name}", exc) from exc
+
     async def start(self, scan: ScanRequest) -> dict[str, Any]:
-        job = kubernetes_objects.scan_job(self._settings.kubernetes, self._settings.scanner, scan)
+        token_secret = self._token_secret(scan.scan_id)
+        if token_secret:  # before the Job: its pods read it when they start
+            await self._create_token_secret(scan.scan_id)
+        job = kubernetes_objects.scan_job(self._settings.kubernetes, self._settings.scanner, scan, token_secret)
         await self._create_job(job)
-        return {"namespace": job.metadata.namespace, "job_name": job.metadata.name}
+        state = {"namespace": job.metadata.namespace, "job_name": job.metadata.name}
+        return {**state, "token_secret": kubernetes_objects.scan_token_secret_name(scan.scan_id)} if token_secret else state
 
     def _job_location(self, scan_id: str, state: dict[str, Any]) -> tuple[str, str]:
         return (
@@ -143,6 +174,8 @@ class KubernetesLauncher(Launcher):
     async def stop(self, scan: LaunchedScan) -> None:
         namespace, job_name = self._job_location(scan.scan_id, scan.state)
         await self._delete_job(job_name, namespace)
+        if scan.state.get("token_secret") or self._token_secret(scan.scan_id):  # as launched, or a launch cut short
+            await self._delete_token_secret(kubernetes_objects.scan_token_secret_name(scan.scan_id), namespace)
         if scan.condor_clusters:
             stopper = kubernetes_objects.stopper_job(self._settings.kubernetes, scan.scan_id, namespace, scan.condor_clusters)
             await self._create_job(stopper)

@@ -31,6 +31,7 @@ CLIENT_RESOURCES = client.V1ResourceRequirements(requests={"cpu": "100m", "memor
 MODULE_COMMAND_LENGTH = 3
 
 EnvPlan = dict[str, str | dict[str, dict[str, str]]]  # NAME -> value, or a secretKeyRef reference
+SCAN_TOKEN_KEY = "skydriver-token"  # the key of a scan's own token in its Secret
 
 
 def scan_job_name(scan_id: str) -> str:
@@ -43,6 +44,27 @@ def stopper_job_name(scan_id: str) -> str:
     return f"skyscan-stop-{scan_id}"
 
 
+def scan_token_secret_name(scan_id: str) -> str:
+    """The Secret holding the scan's own SkyDriver token; deterministic, so a second launch finds it."""
+    return f"skyscan-token-{scan_id}"
+
+
+def scan_token_reference(scan_id: str) -> str:
+    """``name/key`` of the scan's own token, as the ``*_SECRET`` settings name shared ones."""
+    return f"{scan_token_secret_name(scan_id)}/{SCAN_TOKEN_KEY}"
+
+
+def scan_token_secret(namespace: str, scan_id: str, token: str) -> client.V1Secret:
+    """The Secret the scan's containers read their token from (by reference: the Job never holds its value)."""
+    return client.V1Secret(
+        api_version="v1",
+        kind="Secret",
+        metadata=client.V1ObjectMeta(name=scan_token_secret_name(scan_id), namespace=namespace, labels=job_labels(scan_id, "token")),
+        type="Opaque",
+        string_data={SCAN_TOKEN_KEY: token},
+    )
+
+
 def job_labels(scan_id: str, role: str) -> dict[str, str]:
     """Labels that let an operator (or ``kubectl -l``) find every object of a scan."""
     return {"app.kubernetes.io/name": APP_NAME, SCAN_ID_LABEL: scan_id, ROLE_LABEL: role}
@@ -53,20 +75,21 @@ def singularity_image(k8s: KubernetesSettings, docker_tag: str) -> str:
     return f"{k8s.singularity_dir}:{docker_tag}"
 
 
-def scanner_server_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> EnvPlan:
-    """The scanner server's environment: plain settings by value, tokens by Secret reference only."""
+def scanner_server_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest, token_secret: str = "") -> EnvPlan:
+    """The scanner server's environment: plain settings by value, tokens by Secret reference only (its SkyDriver
+    token: ``token_secret``, the scan's own, else the shared SKYSCAN_SKYDRIVER_AUTH_SECRET)."""
     return {
         **scanner_command.scanner_env(scan, scanner),
         "SKYSCAN_BROKER_ADDRESS": k8s.broker_address,
-        "SKYSCAN_SKYDRIVER_AUTH": scanner_command.secret_reference(k8s.scanner_auth_secret),
+        "SKYSCAN_SKYDRIVER_AUTH": scanner_command.secret_reference(token_secret or k8s.scanner_auth_secret),
         "SKYSCAN_BROKER_AUTH": scanner_command.secret_reference(k8s.broker_auth_secret),
     }
 
 
-def starter_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> EnvPlan:
+def starter_env(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest, token_secret: str = "") -> EnvPlan:
     """The starters' environment: what the workers need, plus the HTCondor token to submit them."""
     return {
-        **scanner_server_env(k8s, scanner, scan),
+        **scanner_server_env(k8s, scanner, scan, token_secret),
         "CONDOR_TOKEN": scanner_command.secret_reference(k8s.condor_token_secret),
     }
 
@@ -178,18 +201,18 @@ def _job(
     )
 
 
-def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest) -> client.V1Job:
+def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanRequest, token_secret: str = "") -> client.V1Job:
     """The scan's Job: the scanner server plus one starter per requested cluster, sharing ``/common-space``."""
     server_command = ["python", "-m", "skymap_scanner.server", *scanner_command.scanner_server_argv(scan)]
     server = _container(
         "skyscan-server",
         f"{k8s.scanner_image}:{scan.docker_tag}",
         server_command,
-        scanner_server_env(k8s, scanner, scan),
+        scanner_server_env(k8s, scanner, scan, token_secret),
         SERVER_RESOURCES,
     )
     starters = [
-        _container(f"tms-starter-{i}", k8s.starter_image, command, starter_env(k8s, scanner, scan), CLIENT_RESOURCES)
+        _container(f"tms-starter-{i}", k8s.starter_image, command, starter_env(k8s, scanner, scan, token_secret), CLIENT_RESOURCES)
         for i, command in enumerate(starter_commands(k8s, scan))
     ]
     return _job(

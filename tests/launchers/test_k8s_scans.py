@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import jwt
 import kmock
 import pytest
 import pytest_asyncio
@@ -24,6 +25,7 @@ from k8s_api_emulator import KubernetesApiEmulator
 from kubernetes import client
 
 from examples.sample_data import RESULTS_DIR as RESULTS
+from skydriver.auth import SCAN_CLAIM
 from skydriver.config import Settings
 from skydriver.launchers.kubernetes import KubernetesLauncher
 from skydriver.server import SkyDriver, start
@@ -33,6 +35,7 @@ from tests.http_client import HttpClient
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 JOBS = kmock.resource("batch/v1/jobs")
+SECRETS = kmock.resource("v1/secrets")
 FINAL_RESULT = RESULTS / "millipede_wilks__run00138632.evt000031747601.neutrino_1.json"
 SUB_2 = {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wisc.edu"}
 # what the two sub-2 starters report after submitting their HTCondor clusters
@@ -47,7 +50,7 @@ class ScanApiServer(KubernetesApiEmulator):
     """The emulator with two faults of a real API server, armed per namespace, and the time of every create.
 
     ``refuse_creates[ns] = n``: the next n creates answer 503 and store nothing (an overloaded API server).
-    ``lose_create_answer[ns] = event``: the next create is stored but not answered until ``event`` is set (the
+    ``lose_create_answer[ns] = event``: the next Job create is stored but not answered until ``event`` is set (the
     answer a SkyDriver killed mid-launch never read).
     (The ``answers-503`` namespaces will not do for retries: kmock stores a create before any reaction answers, so
     the retry of a create answered 503 meets 409, "already exists".)
@@ -67,9 +70,15 @@ class ScanApiServer(KubernetesApiEmulator):
             status = {"kind": "Status", "status": "Failure", "reason": "ServiceUnavailable", "code": 503}
             return aiohttp.web.json_response({"apiVersion": "v1", "metadata": {}, **status}, status=503)
         response = await super()._handle(request)
-        if (lost := self.lose_create_answer.pop(namespace, None)) is not None:
+        if request.resource == JOBS and (lost := self.lose_create_answer.pop(namespace, None)) is not None:
             await lost.wait()
         return response
+
+    def token_secret(self, scan_id: str) -> dict[str, Any] | None:
+        """The stored Secret holding the scan's own SkyDriver token, while it exists."""
+        name = f"skyscan-token-{scan_id}"
+        found = [obj.raw for (resource, _, n), obj in self.objects.items() if resource == SECRETS and n == name and not obj.deleted]
+        return found[0] if found else None
 
     def jobs(self, scan_id: str) -> dict[str, dict[str, Any]]:
         """Job name -> stored Job, for the Jobs of one scan that exist now."""
@@ -215,6 +224,15 @@ async def test_a_scan_is_launched_as_one_job_holding_what_the_manifest_says(
     server_env = env_plan(server)
     assert server_env["SKYSCAN_SKYDRIVER_SCAN_ID"] == scan_id
     assert server_env["SKYSCAN_SKYDRIVER_ADDRESS"] == driver.address
+    own_token = {"secretKeyRef": {"name": f"skyscan-token-{scan_id}", "key": "skydriver-token"}}
+    assert server_env["SKYSCAN_SKYDRIVER_AUTH"] == env_plan(starters[0])["SKYSCAN_SKYDRIVER_AUTH"] == own_token
+    secret = api_server.token_secret(scan_id)
+    assert secret is not None and secret["metadata"]["labels"]["skydriver/scan-id"] == scan_id
+    scan_token = secret["stringData"]["skydriver-token"]
+    assert jwt.decode(scan_token, options={"verify_signature": False})[SCAN_CLAIM] == scan_id  # valid on this scan only
+    assert scan_token not in str(job) and scan_token not in str(manifest)
+    system_for_this_scan = HttpClient(driver.address, scan_token)
+    assert (await system_for_this_scan.patch(f"/scan/manifest/{scan_id}", {"scan_metadata": {}})).status == 200
     for container in (server, *starters):
         for entry in container["env"]:
             if entry["name"] in SECRET_NAMES:
@@ -240,6 +258,7 @@ async def test_final_result_tears_the_scan_down_after_the_wait(
     assert done["launch"] == {"launcher": "kubernetes", "status": "stopped", "reason": "finished", "attempts": 1}
     assert done["is_deleted"] is False
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
+    assert api_server.token_secret(scan_id) is None  # the scan's token goes with it
     [delete] = [r for r in api_server["delete"] if r.name == f"skyscan-{scan_id}"]
     assert delete.params.get("propagationPolicy") == "Background"
     [stopper_created] = api_server.create_times[f"skyscan-stop-{scan_id}"]
@@ -265,7 +284,8 @@ async def test_refused_creates_are_retried_without_duplicating_the_job(
     manifest = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
     assert manifest["launch"] == {"launcher": "kubernetes", "status": "launched", "reason": None, "attempts": 3}
     assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"]
-    first, second, third = api_server.create_times[f"skyscan-{scan_id}"]
+    assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 1
+    first, second, third = api_server.create_times[f"skyscan-token-{scan_id}"]  # each attempt creates the token first
     backoff = k8s_scan_settings.launch_retry_backoff
     assert second - first >= backoff and third - second >= 2 * backoff  # backoff doubles
 
@@ -283,8 +303,8 @@ async def test_creates_refused_every_time_mark_the_scan_failed(
     assert done["launch"]["attempts"] == 3
     assert done["launch"]["reason"].startswith("launch failed after 3 attempt(s): ")
     assert "Kubernetes API answered 503" in done["launch"]["reason"]
-    assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 3
-    assert api_server.jobs(scan_id) == {}
+    assert len(api_server.create_times[f"skyscan-token-{scan_id}"]) == 3  # each attempt creates the token first
+    assert api_server.jobs(scan_id) == {} and api_server.token_secret(scan_id) is None
 
 
 async def test_an_unreachable_api_server_marks_the_scan_failed(
