@@ -13,7 +13,14 @@ from pymongo import AsyncMongoClient
 
 from skydriver.database.backlog import LeaseOwner
 from skydriver.database.connection import OBSOLETE_INDEXES, open_database
-from skydriver.database.manifests import UNFINISHED, ManifestStore, due_teardowns, now, scans_of_event, scheduled_teardowns
+from skydriver.database.manifests import (
+    UNFINISHED,
+    ManifestStore,
+    due_teardowns,
+    now,
+    scans_of_event,
+    scheduled_teardowns,
+)
 from skydriver.server import SkyDriver
 from tests.conftest import make_settings
 
