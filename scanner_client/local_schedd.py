@@ -3,8 +3,9 @@
 It takes the place of ``HTCondorSchedd`` behind the same ``ScheddClient`` calls, so a local scan runs the production
 ``scanner_client start`` (submit, report, watch) and ``stop``. A job is ``python -m CLIENT_MODULE`` with the client
 arguments HTCondor jobs get, in the startup file's directory; each cluster is recorded in ``directory`` (pids with
-start times, so a reused pid is never taken for a job) so that ``scanner_client stop`` run later, from another
-process, removes it. Memory and the singularity image are not applied: the jobs are plain local processes.
+start times, so a reused pid is never taken for a job, and the hold reasons of held jobs) so that ``scanner_client
+stop`` run later, from another process, removes it, and ``hold`` from any process holds a job as HTCondor would.
+Memory and the singularity image are not applied: the jobs are plain local processes.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import htcondor2
 import psutil
 
-from .schedd import ScheddError
+from .schedd import Job, ScheddError
 from .submit_description import client_argv
 
 LOGGER = logging.getLogger(__name__)
@@ -75,8 +77,7 @@ class LocalSchedd:
                 job.kill()
             raise ScheddError(f"starting job {cluster_id}.{len(jobs)} ({' '.join(argv)}) failed: {e}") from e
         self._jobs[cluster_id] = jobs
-        record = [{"pid": job.pid, "create_time": psutil.Process(job.pid).create_time()} for job in jobs]
-        self._record(cluster_id).write_text(json.dumps({"jobs": record}))
+        self._write_record(cluster_id, [{"pid": job.pid, "create_time": psutil.Process(job.pid).create_time()} for job in jobs])
         LOGGER.info("started cluster %s: %s jobs %s", cluster_id, count, [job.pid for job in jobs])
         return cluster_id
 
@@ -98,36 +99,73 @@ class LocalSchedd:
                 if fd != subprocess.DEVNULL:
                     os.close(fd)
 
-    def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
+    def _read_record(self, cluster_id: int) -> list[dict[str, Any]] | None:
+        """The cluster's recorded jobs; None if there is no such cluster (or it is being submitted)."""
+        try:
+            return list(json.loads(self._record(cluster_id).read_text())["jobs"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _write_record(self, cluster_id: int, jobs: list[dict[str, Any]]) -> None:
+        """Replaced whole, so that another process never reads half of it."""
+        tmp = self._record(cluster_id).with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"jobs": jobs}))
+        tmp.replace(self._record(cluster_id))
+
+    def jobs(self, cluster_id: int, n_jobs: int) -> list[Job]:
         if cluster_id not in self._jobs:
             raise ScheddError(f"cluster {cluster_id} was not started by this process (pid {os.getpid()})")
-        return [_job_status(job.poll()) for job in self._jobs[cluster_id]]
+        recorded = self._read_record(cluster_id) or []
+        held = {proc_id: job["hold_reason"] for proc_id, job in enumerate(recorded) if "hold_reason" in job}
+        return [
+            Job(htcondor2.JobStatus.HELD, held[proc_id]) if proc_id in held else Job(_job_status(job.poll()))
+            for proc_id, job in enumerate(self._jobs[cluster_id])
+        ]
+
+    def hold(self, cluster_id: int, proc_id: int, reason: str) -> None:
+        """Hold one job as HTCondor does (``condor_hold``, or a policy such as a memory limit): its process is stopped
+        and the job stays, held with ``reason``, until it is removed. Any process may hold any recorded job."""
+        recorded = self._read_record(cluster_id)
+        if recorded is None or not 0 <= proc_id < len(recorded):
+            raise ScheddError(f"no job {cluster_id}.{proc_id} in {self.directory}")
+        if (process := _recorded_process(recorded[proc_id])) is None:
+            raise ScheddError(f"job {cluster_id}.{proc_id} has left the queue (it ended): it cannot be held")
+        recorded[proc_id]["hold_reason"] = reason  # recorded first: the job is never seen exited in between
+        self._write_record(cluster_id, recorded)
+        _stop([process])
+        LOGGER.info("held job %s.%s: %s", cluster_id, proc_id, reason)
 
     def remove(self, constraint: str, reason: str) -> int:
         match = _CLUSTER_CONSTRAINT.match(constraint)
         if not match:
             raise ScheddError(f"the local schedd removes whole clusters only ('ClusterId == N'), not {constraint!r}")
         cluster_id = int(match["cluster_id"])
-        try:
-            recorded = json.loads(self._record(cluster_id).read_text())["jobs"]
-        except (OSError, ValueError, KeyError):
+        recorded = self._read_record(cluster_id)
+        if recorded is None:
             LOGGER.info("no local cluster %s in %s: nothing to remove", cluster_id, self.directory)
             return 0
+        if any("hold_reason" in job for job in recorded):  # held jobs are removed too: no longer held
+            self._write_record(cluster_id, [{k: v for k, v in job.items() if k != "hold_reason"} for job in recorded])
         alive = [p for job in recorded if (p := _recorded_process(job)) is not None]
-        for process in alive:
-            try:
-                process.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                pass
-        for process in _still_running(alive, STOP_GRACE_SECONDS):
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
+        _stop(alive)
         for job in self._jobs.pop(cluster_id, []):
             job.wait()
         LOGGER.info("removed %s jobs of local cluster %s (%s)", len(alive), cluster_id, reason)
         return len(alive)
+
+
+def _stop(processes: list[psutil.Process]) -> None:
+    """SIGTERM, and SIGKILL what still runs after STOP_GRACE_SECONDS (HTCondor's way of ending a job)."""
+    for process in processes:
+        try:
+            process.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    for process in _still_running(processes, STOP_GRACE_SECONDS):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:

@@ -16,9 +16,14 @@ class CondorCluster:
     jobs: int
 
 
-def condor_cluster_body(cluster: CondorCluster, states: dict[str, int] | None = None) -> dict[str, Any]:
-    """The manifest PATCH body; with ``states`` it replaces the matching cluster entry's job-state counts."""
+def condor_cluster_body(
+    cluster: CondorCluster, states: dict[str, int] | None = None, hold_reasons: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The manifest PATCH body; with ``states`` (and ``hold_reasons``, held jobs per reason) it replaces the matching
+    cluster entry's job-state counts (and hold reasons: an empty one clears them)."""
     entry: dict[str, Any] = dataclasses.asdict(cluster)
     if states is not None:
         entry["states"] = dict(states)
+    if hold_reasons is not None:
+        entry["hold_reasons"] = dict(hold_reasons)
     return {"condor_cluster": entry}

@@ -1,4 +1,4 @@
-"""The only code that talks to an HTCondor collector or schedd: locate, submit, query job states, remove.
+"""The only code that talks to an HTCondor collector or schedd: locate, submit, query jobs, remove.
 
 Every call goes through ``_ask``, which turns whatever the bindings raise into a ``ScheddError`` naming what
 was asked of which daemon, so a failure in a Kubernetes log says what to look at.
@@ -6,6 +6,7 @@ was asked of which daemon, so a failure in a Kubernetes log says what to look at
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -17,7 +18,22 @@ LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_STATUS_PROJECTION = ["ProcId", "JobStatus"]
+_STATUS_PROJECTION = ["ProcId", "JobStatus", "HoldReason"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One job as the schedd sees it: its status and, while it is held, why (the job ad's ``HoldReason``)."""
+
+    status: htcondor2.JobStatus
+    hold_reason: str | None = None
+
+
+def job_of_ad(ad: classad2.ClassAd) -> Job:
+    """A job from its ad as ``query`` and ``history`` answer (``_STATUS_PROJECTION``)."""
+    status = htcondor2.JobStatus(int(ad["JobStatus"]))
+    # a job keeps its last HoldReason after it is released or removed: only a held job's is why it waits
+    return Job(status, str(ad.get("HoldReason", "")) if status is htcondor2.JobStatus.HELD else None)
 
 
 class ScheddError(RuntimeError):
@@ -33,8 +49,8 @@ class ScheddClient(Protocol):
     def submit(self, description: htcondor2.Submit, count: int, spool: bool) -> int:
         """Queue ``count`` jobs; return the new cluster id."""
 
-    def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
-        """One status per job of the cluster still known to the schedd (queue, then history)."""
+    def jobs(self, cluster_id: int, n_jobs: int) -> list[Job]:
+        """Each job of the cluster still known to the schedd (queue, then history)."""
 
     def remove(self, constraint: str, reason: str) -> int:
         """Remove the jobs matching ``constraint``; return how many were removed."""
@@ -76,10 +92,10 @@ class HTCondorSchedd:
         LOGGER.info("submitted cluster %s (%s jobs) to %s", result.cluster(), count, self._where)
         return int(result.cluster())
 
-    def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
+    def jobs(self, cluster_id: int, n_jobs: int) -> list[Job]:
         constraint = f"ClusterId == {cluster_id}"
         queued = _ask(f"querying {constraint} in {self._where}", self._schedd.query, constraint, _STATUS_PROJECTION)
-        by_proc = {int(ad["ProcId"]): int(ad["JobStatus"]) for ad in queued}
+        by_proc = {int(ad["ProcId"]): job_of_ad(ad) for ad in queued}
         if len(by_proc) < n_jobs:
             # completed and removed jobs leave the queue; their last status is in the history
             history = _ask(
@@ -87,8 +103,8 @@ class HTCondorSchedd:
                 self._schedd.history, constraint, _STATUS_PROJECTION, match=n_jobs - len(by_proc),
             )  # fmt: skip
             for ad in history:
-                by_proc.setdefault(int(ad["ProcId"]), int(ad["JobStatus"]))
-        return [htcondor2.JobStatus(status) for status in by_proc.values()]
+                by_proc.setdefault(int(ad["ProcId"]), job_of_ad(ad))
+        return list(by_proc.values())
 
     def remove(self, constraint: str, reason: str) -> int:
         # htcondor2 forwards only a (reason, code) tuple; a plain str reason is silently dropped

@@ -1,11 +1,11 @@
-"""Watch a submitted cluster and report its job-state counts until it is finished or we are told to stop."""
+"""Watch a submitted cluster and report its job-state counts and hold reasons until it is finished or we are told to stop."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from .job_states import count_states, is_finished
+from .job_states import count_hold_reasons, count_states, is_finished
 from .reporter import CondorCluster, condor_cluster_body
 from .scan_routes import ScanRoutesClient, SkyDriverCallError
 from .schedd import ScheddClient, ScheddError
@@ -28,13 +28,14 @@ def watch_cluster(
     counts: dict[str, int] | None = None
     while True:
         try:
-            counts = count_states(schedd.job_statuses(cluster.cluster_id, cluster.jobs))
+            jobs = schedd.jobs(cluster.cluster_id, cluster.jobs)
         except ScheddError as e:
             LOGGER.warning("could not read cluster %s's job states: %s", cluster.cluster_id, e)
         else:
-            LOGGER.info("cluster %s: %s", cluster.cluster_id, counts)
+            counts, hold_reasons = count_states(jobs), count_hold_reasons(jobs)
+            LOGGER.info("cluster %s: %s%s", cluster.cluster_id, counts, f", held: {hold_reasons}" if hold_reasons else "")
             try:
-                skydriver.patch_manifest(condor_cluster_body(cluster, counts))
+                skydriver.patch_manifest(condor_cluster_body(cluster, counts, hold_reasons))
             except SkyDriverCallError as e:
                 LOGGER.warning("could not report cluster %s's job states: %s", cluster.cluster_id, e)
             if is_finished(counts):

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
+from scanner_client.job_states import MAX_HOLD_REASON_CHARS, MAX_HOLD_REASONS
 from scanner_client.memory_size import request_memory_mb
 from scanner_client.nsides import progression_from_json
 
@@ -25,7 +26,7 @@ SCAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 MAX_CLUSTERS = 64  # cluster entries of one scan (real scans use one to three)
 MAX_NAME_CHARS = 1024  # docker tags, reco algorithms, collector and schedd addresses
 MAX_STATES, MAX_STATE_CHARS = 32, 64  # job states in one cluster report (HTCondor has 7), and their names
-MAX_CONDOR_CLUSTERS = 1000  # cluster reports one scan keeps (so its manifest stays one document, under 5 MB of them)
+MAX_CONDOR_CLUSTERS = 1000  # cluster reports one scan keeps (so its manifest stays one document, under 8 MB of them)
 
 # what MongoDB stores as an integer (JSON bodies are checked by json_codec; query strings need the bounds here)
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
@@ -224,13 +225,24 @@ class NoArgs(_QueryArgs):
 
 
 class CondorClusterReport(_Body):
-    """An HTCondor cluster a starter submitted; ``states`` are its job-state counts, reported again and again."""
+    """An HTCondor cluster a starter submitted; ``states`` are its job-state counts and ``hold_reasons`` its held jobs
+    per HTCondor ``HoldReason``, reported again and again (each report replaces the last)."""
 
     collector: StrictStr = Field(max_length=MAX_NAME_CHARS)
     schedd: StrictStr = Field(max_length=MAX_NAME_CHARS)
     cluster_id: StrictInt = Field(ge=0)
     jobs: StrictInt = Field(ge=0)
     states: dict[Annotated[StrictStr, Field(max_length=MAX_STATE_CHARS)], StrictInt] | None = Field(None, max_length=MAX_STATES)
+    hold_reasons: dict[Annotated[StrictStr, Field(max_length=MAX_HOLD_REASON_CHARS)], Annotated[StrictInt, Field(ge=0)]] | None = Field(
+        None, max_length=MAX_HOLD_REASONS, description="held jobs per hold reason, most common first"
+    )
+
+    @field_validator("hold_reasons")
+    @classmethod
+    def _storable_keys(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        """Hold reasons are keys of the stored cluster entry: ones MongoDB can hold."""
+        check_free_form(value, MAX_FREE_FORM_BYTES)
+        return value
 
 
 class EventMetadata(BaseModel):
@@ -298,6 +310,7 @@ class CondorCluster(BaseModel):
     cluster_id: int
     jobs: int
     states: dict[str, int] | None = None
+    hold_reasons: dict[str, int] | None = Field(None, description="held jobs per HTCondor hold reason, most common first")
 
 
 class LaunchStatus(BaseModel):

@@ -207,6 +207,9 @@ async def test_find_arguments_beyond_64_bits_are_400(user: HttpClient, name: str
     assert as_body.status == 400 and f"argument '{name}'" in as_body.json()["error"], as_body
 
 
+CLUSTER = {"collector": "c", "schedd": "s", "cluster_id": 1, "jobs": 1}
+
+
 @pytest.mark.parametrize(
     ("patch", "argument", "reason"),
     [
@@ -221,6 +224,11 @@ async def test_find_arguments_beyond_64_bits_are_400(user: HttpClient, name: str
          "event_metadata", "starts with '$'"),  # fmt: skip
         ({"condor_cluster": {"collector": "c", "schedd": "s", "cluster_id": 1, "jobs": BIG}}, "condor_cluster", "64-bit range"),
         ({"condor_cluster": {"collector": "c" * 5000, "schedd": "s", "cluster_id": 1, "jobs": 1}}, "condor_cluster", "at most 1024"),
+        ({"condor_cluster": {**CLUSTER, "hold_reasons": {"r" * 301: 1}}}, "condor_cluster", "hold_reasons.rrr"),
+        ({"condor_cluster": {**CLUSTER, "hold_reasons": {"r" * 301: 1}}}, "condor_cluster", "at most 300 characters"),
+        ({"condor_cluster": {**CLUSTER, "hold_reasons": {f"r{i}": 1 for i in range(9)}}}, "condor_cluster", "at most 8 items"),
+        ({"condor_cluster": {**CLUSTER, "hold_reasons": {"$where": 1}}}, "condor_cluster", "hold_reasons: key '$where' starts with '$'"),
+        ({"condor_cluster": {**CLUSTER, "hold_reasons": {"memory": -1}}}, "condor_cluster", "hold_reasons.memory: Input should be greater"),
     ],
 )
 async def test_reports_mongodb_cannot_hold_are_400(

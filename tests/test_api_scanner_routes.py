@@ -75,6 +75,14 @@ async def test_cluster_state_reports_update_the_same_entry(user: HttpClient, sys
     manifest = (await user.get(f"/scan/manifest/{scan_id}")).json()
     assert manifest["condor_clusters"] == [{**cluster, "states": states}]
 
+    held = {"Job has gone over memory limit of 8192 megabytes.": 2, "Transfer input files failure": 1}
+    report = {**cluster, "states": {**states, "held": 3, "running": 0}, "hold_reasons": held}
+    assert (await system.patch(f"/scan/manifest/{scan_id}", {"condor_cluster": report})).status == 200
+    assert (await user.get(f"/scan/manifest/{scan_id}")).json()["condor_clusters"] == [report]
+    released = {**cluster, "states": states, "hold_reasons": {}}  # a report with no held job clears the reasons
+    assert (await system.patch(f"/scan/manifest/{scan_id}", {"condor_cluster": released})).status == 200
+    assert (await user.get(f"/scan/manifest/{scan_id}")).json()["condor_clusters"] == [released]
+
 
 def load_result(name: str) -> tuple[str, dict[str, Any]]:
     text = (RESULTS / name).read_text()

@@ -78,7 +78,8 @@ async def test_a_real_event_is_scanned_end_to_end(
     assert running["launch"]["status"] == "launched"
     assert "skydriver.reference_scanner.server --reco-algo dummy" in running["scanner_server_args"]
     assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token for this scan only, minted at launch"}
-    assert running["condor_clusters"][0] | {"states": None} == {"collector": "localhost", "schedd": "localhost", "cluster_id": 1, "jobs": 2, "states": None}
+    reported = running["condor_clusters"][0] | {"states": None, "hold_reasons": None}
+    assert reported == {"collector": "localhost", "schedd": "localhost", "cluster_id": 1, "jobs": 2, "states": None, "hold_reasons": None}
     assert [" -m scanner_client " in args and " --local-jobs " in args and " start " in args for args in running["tms_args"]] == [True]
     processes = scan_processes(local_settings.data_dir, scan_id)
     (server,) = [p for p in processes if "skydriver.reference_scanner.server" in p.cmdline()]

@@ -8,18 +8,19 @@ from collections.abc import Iterator
 import htcondor2
 import pytest
 
-from scanner_client.schedd import ScheddError
+from scanner_client.schedd import Job, ScheddError
 from tests.scanner_routes_recorder import ValidatingSkyDriver
 
 
 class FakeSchedd:
-    """Implements ``ScheddClient`` in memory; ``status_rounds`` are answered in order, the last one repeated."""
+    """Implements ``ScheddClient`` in memory; ``status_rounds`` are answered in order, the last one repeated (a bare
+    status is a job without a hold reason)."""
 
-    def __init__(self, collector: str, schedd: str, status_rounds: list[list[htcondor2.JobStatus]] | None = None):
+    def __init__(self, collector: str, schedd: str, status_rounds: list[list[htcondor2.JobStatus | Job]] | None = None):
         self.collector = collector
         self.schedd = schedd
         self.status_rounds = list(status_rounds or [])
-        self.fail_queries = 0  # this many job_statuses calls raise first
+        self.fail_queries = 0  # this many jobs() calls raise first
         self.next_cluster_id = 4242
         self.submitted: list[tuple[htcondor2.Submit, int, bool]] = []
         self.removed: list[tuple[str, str]] = []
@@ -29,12 +30,13 @@ class FakeSchedd:
         self.submitted.append((description, count, spool))
         return self.next_cluster_id
 
-    def job_statuses(self, cluster_id: int, n_jobs: int) -> list[htcondor2.JobStatus]:
+    def jobs(self, cluster_id: int, n_jobs: int) -> list[Job]:
         self.queries += 1
         if self.fail_queries:
             self.fail_queries -= 1
             raise ScheddError(f"querying ClusterId == {cluster_id} in schedd {self.schedd!r} failed: test")
-        return self.status_rounds.pop(0) if len(self.status_rounds) > 1 else self.status_rounds[0]
+        answer = self.status_rounds.pop(0) if len(self.status_rounds) > 1 else self.status_rounds[0]
+        return [job if isinstance(job, Job) else Job(job) for job in answer]
 
     def remove(self, constraint: str, reason: str) -> int:
         self.removed.append((constraint, reason))

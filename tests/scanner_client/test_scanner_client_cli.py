@@ -89,9 +89,9 @@ def test_start_submits_reports_the_cluster_then_its_states_until_done(fake_sched
     assert skydriver_env.refusals == []
     assert skydriver_env.bodies() == [
         {"condor_cluster": cluster},
-        {"condor_cluster": cluster | {"states": zero | {"idle": 3}}},
-        {"condor_cluster": cluster | {"states": zero | {"running": 3}}},
-        {"condor_cluster": cluster | {"states": zero | {"completed": 3}}},
+        {"condor_cluster": cluster | {"states": zero | {"idle": 3}, "hold_reasons": {}}},
+        {"condor_cluster": cluster | {"states": zero | {"running": 3}, "hold_reasons": {}}},
+        {"condor_cluster": cluster | {"states": zero | {"completed": 3}, "hold_reasons": {}}},
     ]
 
 

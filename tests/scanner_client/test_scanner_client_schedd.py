@@ -9,7 +9,7 @@ import htcondor2
 import pytest
 
 from scanner_client.idtoken import install_idtoken, install_idtoken_from_env
-from scanner_client.schedd import HTCondorSchedd, ScheddError
+from scanner_client.schedd import HTCondorSchedd, Job, ScheddError, job_of_ad
 
 
 @pytest.fixture
@@ -45,7 +45,23 @@ def test_submit_failure_says_what_was_submitted_where(unreachable_schedd):
 
 def test_query_failure_names_the_cluster(unreachable_schedd):
     with pytest.raises(ScheddError, match="querying ClusterId == 4242 in schedd 'sub-2.icecube.wisc.edu'"):
-        unreachable_schedd.job_statuses(4242, 3)
+        unreachable_schedd.jobs(4242, 3)
+
+
+def test_a_job_ad_gives_its_status_and_the_hold_reason_only_while_held():
+    """As the schedd's query and history answer: ClassAds with the projected attributes (a job ad keeps its last
+    HoldReason after it is released or removed)."""
+    memory = "Error from slot1_3@e042.chtc.wisc.edu: Job has gone over memory limit of 8192 megabytes."
+    ads = [
+        classad2.ClassAd({"ProcId": 0, "JobStatus": 5, "HoldReason": memory}),
+        classad2.ClassAd({"ProcId": 1, "JobStatus": 5}),
+        classad2.ClassAd({"ProcId": 2, "JobStatus": 3, "HoldReason": memory}),
+        classad2.ClassAd({"ProcId": 3, "JobStatus": 2, "HoldReason": memory}),
+    ]
+    assert [job_of_ad(ad) for ad in ads] == [
+        Job(htcondor2.JobStatus.HELD, memory), Job(htcondor2.JobStatus.HELD, ""),
+        Job(htcondor2.JobStatus.REMOVED), Job(htcondor2.JobStatus.RUNNING),
+    ]  # fmt: skip
 
 
 def test_remove_failure_names_the_constraint(unreachable_schedd):
