@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections import Counter
 from typing import Any
 
 from .config import Settings
@@ -23,6 +24,8 @@ from .metrics import Metrics
 from .scan_status import silent_for
 
 LOGGER = logging.getLogger(__name__)
+
+MOST_COMMON_HOLD_REASONS = 3  # named in an ALL_WORKERS_HELD failure's message (all of them are in the manifest)
 
 
 def overdue(doc: dict[str, Any], t: dt.datetime, settings: Settings) -> ScanFailure | None:
@@ -41,6 +44,32 @@ def overdue(doc: dict[str, Any], t: dt.datetime, settings: Settings) -> ScanFail
             "skydriver", "SCAN_TIMEOUT", f"no progress report for {silent:.0f} s (SCAN_TIMEOUT is {settings.scan_timeout:.0f} s)"
         )
     return None
+
+
+def held_workers(doc: dict[str, Any]) -> ScanFailure | None:
+    """HTCondor's verdict, once every reported cluster has job states: no job of any cluster is idle, running or
+    completed, all are held or removed, so no worker will reconstruct a pixel (SkyDriver 2.x failed such scans too,
+    as users asked, rather than leave them waiting for SCAN_TIMEOUT). The message names the most common hold reasons."""
+    clusters = doc.get("condor_clusters") or []
+    if not clusters or any(c.get("states") is None for c in clusters):
+        return None
+    states: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for cluster in clusters:
+        states.update(cluster["states"])
+        reasons.update(cluster.get("hold_reasons") or {})
+    held, removed = states["held"], states["removed"]
+    if held + removed <= 0 or any(n for state, n in states.items() if state not in ("held", "removed")):
+        return None
+    where = f"{len(clusters)} HTCondor cluster{'s' if len(clusters) > 1 else ''}"
+    if not held:
+        return ScanFailure("htcondor", "ALL_WORKERS_REMOVED", f"all {removed} workers of the scan's {where} were removed")
+    common = ", ".join(f"{reason!r} ({n})" for reason, n in reasons.most_common(MOST_COMMON_HOLD_REASONS))
+    return ScanFailure(
+        "htcondor", "ALL_WORKERS_HELD",
+        f"every worker of the scan's {where} is held or removed ({held} held, {removed} removed)"
+        + (f"; most common hold reasons: {common}" if common else ""),
+    )  # fmt: skip
 
 
 async def fail(database: Database, scan_id: str, failure: ScanFailure) -> None:
@@ -85,7 +114,7 @@ async def reconcile_scan(settings: Settings, database: Database, launcher: Launc
         LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
         await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
     elif state is ScanState.RUNNING:
-        if failure := await launcher.diagnose(launched) or overdue(doc, now(), settings):
+        if failure := await launcher.diagnose(launched) or held_workers(doc) or overdue(doc, now(), settings):
             await fail(database, scan_id, failure)
         elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
             LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)

@@ -28,6 +28,7 @@ from examples.sample_data import RESULTS_DIR as RESULTS
 from skydriver.auth import SCAN_CLAIM
 from skydriver.config import Settings
 from skydriver.launchers.kubernetes import KubernetesLauncher
+from skydriver.reconcile import reconcile_once
 from skydriver.server import SkyDriver, start
 from tests.conftest import free_port, make_settings, scan_body, token
 from tests.http_client import HttpClient
@@ -399,3 +400,39 @@ async def test_delete_of_a_running_scan_stops_it(
     assert again.status == 200 and again.json()["is_deleted"] is True and again.json()["complete"] is True
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
     assert (await user.get(f"/scan/manifest/{scan_id}")).status == 404
+
+
+async def test_every_worker_held_fails_the_scan_with_the_hold_reasons(
+    drivers: Drivers, api_server: ScanApiServer, k8s_scan_settings: Settings, modern_event: dict
+) -> None:
+    driver = await drivers.start(k8s_scan_settings)
+    user, scan_id = await running_scan(driver, modern_event)
+    system = HttpClient(driver.address, token("system"))
+    memory = "Job has gone over memory limit of 8192 megabytes."
+
+    async def report(cluster: dict[str, Any], hold_reasons: dict[str, int], **states: int) -> None:
+        """As a starter's watch reports its cluster's job states."""
+        counts = {"idle": 0, "running": 0, "held": 0, "completed": 0, "removed": 0, **states}
+        body = {"condor_cluster": {**cluster, "states": counts, "hold_reasons": hold_reasons}}
+        assert (response := await system.patch(f"/scan/manifest/{scan_id}", body)).status == 200, response
+
+    big, small = CONDOR_CLUSTERS
+    await report(big, {memory: 1200, "Transfer input files failure": 30}, held=1230, removed=4)
+    await report(small, {memory: 50}, held=50, running=6)
+    await reconcile_once(driver.settings, driver.database, driver.launcher)
+    assert (await user.get(f"/scan/{scan_id}/status")).json()["failure"] is None  # six workers still run
+
+    await report(small, {memory: 56}, held=56)
+    await reconcile_once(driver.settings, driver.database, driver.launcher)
+
+    status = (await user.get(f"/scan/{scan_id}/status")).json()
+    assert status["scan_state"] == "FAILED__WAITING_ON_SCANNER_SERVER_STARTUP" and status["is_terminal"]
+    failure = status["failure"]
+    assert (failure["source"], failure["code"]) == ("htcondor", "ALL_WORKERS_HELD")
+    assert failure["message"] == status["reason"] == (
+        "every worker of the scan's 2 HTCondor clusters is held or removed (1286 held, 4 removed); most common hold "
+        f"reasons: {memory!r} (1256), 'Transfer input files failure' (30)"
+    )
+    done = await wait_for(user, scan_id, lambda m: m["complete"])  # torn down: the held jobs are removed
+    assert done["status"]["failure"] == failure
+    assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
