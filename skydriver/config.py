@@ -19,6 +19,7 @@ import ipaddress
 import json
 import os
 import socket
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,6 +64,20 @@ def _comma_separated(value: Any) -> Any:
 
 def _json_text(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+LOGS_URL_FIELDS = ("scan_id", "start", "end", "start_ms", "end_ms")
+
+
+def _logs_url_template(value: str) -> str:
+    """Refuse at start a template the status could not fill: unknown or positional fields, unmatched braces."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as e:
+        raise ValueError(f"not a format string ({e}); write a literal brace twice: {{{{ }}}}") from None
+    if unknown := [name for name in fields if name not in LOGS_URL_FIELDS]:
+        raise ValueError(f"unknown field {{{unknown[0]}}}: the fields are {', '.join(f'{{{f}}}' for f in LOGS_URL_FIELDS)}")
+    return value
 
 
 def _secret_reference(value: str) -> str:
@@ -232,6 +247,14 @@ class Settings:
     log_format: Annotated[Literal["text", "json"], BeforeValidator(_lowercase)] = setting(
         "LOG_FORMAT", "text", "`text`, or `json`: one object per line with timestamp, level, logger, message, scan_id, request_id"
     )
+    logs_url_template: Annotated[str, AfterValidator(_logs_url_template)] = setting(
+        "SKYDRIVER_LOGS_URL_TEMPLATE", "",
+        "link to a scan's logs (Grafana, Kibana) given as the status's `logs_url`, filled in with `{scan_id}` and the "
+        "scan's time window, from a minute before it was created to a minute after it ended: `{start}`/`{end}` in ISO "
+        "8601 UTC (`2026-11-28T04:00:00Z`, for Kibana's `time:(from:'{start}',to:'{end}')`) or `{start_ms}`/`{end_ms}` "
+        "in epoch milliseconds (Grafana's `from={start_ms}&to={end_ms}`); the end is `now` until the scan has ended. "
+        "Literal braces are doubled (`{{`) or URL-encoded. Unset: `logs_url` is null",
+    )  # fmt: skip
     metrics_token: Secret = setting(
         "METRICS_TOKEN", "",
         "bearer token `/metrics` requires; unset: open without a token to loopback and private-network clients only",

@@ -357,6 +357,7 @@ class ScanStatus(BaseModel):
     pixels_total: int | None = Field(description="the scanner's estimate; None until it reports one")
     rate: dict[str, Any] | None = Field(description="reco rates as the scanner reports them")
     eta: dict[str, Any] | None = Field(description="the scanner's predictions (time left, end)")
+    logs_url: str | None = Field(description="the scan's logs (SKYDRIVER_LOGS_URL_TEMPLATE filled in); null when unset")
 
 
 class Manifest(BaseModel):

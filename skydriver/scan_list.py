@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from .config import Settings
 from .database import Database
 from .database.manifests import EPOCH, now
 from .errors import ArgumentError
@@ -61,7 +62,7 @@ def wanted(doc: dict[str, Any], status: dict[str, Any], args: ScanListArgs) -> b
     return state_matches(status["scan_state"], args.state)
 
 
-async def list_scans(database: Database, args: ScanListArgs, stall_after: float) -> dict[str, Any]:
+async def list_scans(database: Database, args: ScanListArgs, settings: Settings) -> dict[str, Any]:
     """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
     after = decode_cursor(args.cursor) if args.cursor else None
     lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
@@ -73,7 +74,7 @@ async def list_scans(database: Database, args: ScanListArgs, stall_after: float)
         for doc in batch:
             examined += 1
             after = (doc["created"], doc["scan_id"])
-            status = status_view(doc, t, stall_after)
+            status = status_view(doc, t, settings.stall_after, settings.logs_url_template)
             if wanted(doc, status, args):
                 found.append({"scan_id": doc["scan_id"], "status": status, "request": request_summary(doc)})
                 if len(found) == args.limit:

@@ -38,6 +38,7 @@ STATE_CODES: tuple[str, ...] = (
     *Phase, FINAL, *(f"{o}__{p.name}" for o in TERMINAL_OUTCOMES for p in Phase), *(f"{Outcome.STALLED}__{p.name}" for p in STALLABLE)
 )
 STATE_GROUPS: tuple[str, ...] = ("PENDING", "IN_PROGRESS", *Outcome)  # prefixes a list filter may name
+LOGS_WINDOW_MARGIN = dt.timedelta(minutes=1)
 
 PHASE_WORDS = {
     Phase.PRESTARTUP: "waiting in the backlog to be launched",
@@ -112,7 +113,30 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
 
 
-def status_view(doc: dict[str, Any], now: dt.datetime, stall_after: float) -> dict[str, Any]:
+def logs_url(doc: dict[str, Any], template: str) -> str | None:
+    """``SKYDRIVER_LOGS_URL_TEMPLATE`` filled in for this scan: its id and its lifetime, LOGS_WINDOW_MARGIN wider on
+    each side (log lines are stamped by other machines' clocks), its end ``now`` until the scan has ended."""
+    if not template:
+        return None
+    start = doc["created"] - LOGS_WINDOW_MARGIN
+    ended = _times(doc).get("ended")
+    end = ended + LOGS_WINDOW_MARGIN if ended else None
+    return template.format(
+        scan_id=doc["scan_id"],
+        start=_utc_text(start), end=_utc_text(end) if end else "now",  # Z, not +00:00: a "+" in a query is a space
+        start_ms=_epoch_ms(start), end_ms=_epoch_ms(end) if end else "now",
+    )  # fmt: skip
+
+
+def _utc_text(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch_ms(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def status_view(doc: dict[str, Any], now: dt.datetime, stall_after: float, logs_url_template: str) -> dict[str, Any]:
     """The ``status`` object (GET /scan/ID/status, the manifest's ``status``): everything a pipeline decides from."""
     code, reason = scan_state(doc, now, stall_after)
     times = _times(doc)
@@ -134,4 +158,5 @@ def status_view(doc: dict[str, Any], now: dt.datetime, stall_after: float) -> di
         "pixels_total": total,
         "rate": stats.get("rate") or None,
         "eta": stats.get("predictions") or None,
+        "logs_url": logs_url(doc, logs_url_template),
     }

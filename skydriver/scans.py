@@ -51,12 +51,12 @@ class StoredResult:
     requested_nsides: dict[str, int]
 
 
-def manifest_json(doc: dict[str, Any], event_json: bytes | None, stall_after: float) -> bytes:
+def manifest_json(doc: dict[str, Any], event_json: bytes | None, settings: Settings) -> bytes:
     """The Manifest response: the contract's fields (+ scan_id, is_deleted, docker_tag, launch, status), event spliced in."""
     view = {k: doc.get(k) for k in MANIFEST_FIELDS}
     launch = doc.get("launch") or {}
     view["launch"] = {k: launch.get(k) for k in ("launcher", "status", "reason", "attempts")}
-    view["status"] = status_view(doc, now(), stall_after)
+    view["status"] = status_view(doc, now(), settings.stall_after, settings.logs_url_template)
     if event_json is None:
         view["event_i3live_json_dict"] = None
         return json_codec.splice(view, {})
@@ -205,7 +205,7 @@ class ScanService:
         if rescan_of:
             await self.database.manifests.update(rescan_of, {"replaced_by": scan_id})
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
-        return manifest_json(doc, event_json, self.settings.stall_after)
+        return manifest_json(doc, event_json, self.settings)
 
     async def _earlier_request(self, key: str, request_hash: str) -> bytes | None:
         doc = await self.database.manifests.get_by_idempotency_key(key)
@@ -213,7 +213,7 @@ class ScanService:
             return None
         if doc.get("request_hash") != request_hash:
             raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different request (scan {doc['scan_id']})")
-        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]), self.settings.stall_after)
+        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]), self.settings)
 
     async def find(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> bytes:
         ids = await self.database.manifests.find_scan_ids(run_id, event_id, is_real_event, include_deleted)
@@ -221,16 +221,16 @@ class ScanService:
 
     async def get_manifest(self, scan_id: str, include_deleted: bool, include_event: bool = True) -> bytes:
         if not include_event:
-            return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None, self.settings.stall_after)
+            return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None, self.settings)
         doc, event_json = await asyncio.gather(
             self.database.manifests.get(scan_id, include_deleted), self.database.events.get_json(scan_id)
         )
-        return manifest_json(doc, event_json, self.settings.stall_after)
+        return manifest_json(doc, event_json, self.settings)
 
     async def get_status(self, scan_id: str, include_deleted: bool) -> bytes:
         """The scan's state, reason, failure, timestamps and progress: what a pipeline decides to wait, retry or escalate on."""
         doc = await self.database.manifests.get(scan_id, include_deleted)
-        return json_codec.dumps(status_view(doc, now(), self.settings.stall_after))
+        return json_codec.dumps(status_view(doc, now(), self.settings.stall_after, self.settings.logs_url_template))
 
     async def get_request(self, scan_id: str, include_deleted: bool) -> bytes:
         return json_codec.dumps(original_arguments(await self.database.manifests.get(scan_id, include_deleted)))
@@ -257,7 +257,7 @@ class ScanService:
         return json_codec.dumps({"scan_id": scan_id, "container": container, "lines": lines})
 
     async def list_scans(self, args: ScanListArgs) -> bytes:
-        return json_codec.dumps(await list_scans(self.database, args, self.settings.stall_after))
+        return json_codec.dumps(await list_scans(self.database, args, self.settings))
 
     async def backlog(self, limit: int) -> bytes:
         entries = await self.database.backlog.in_launch_order(limit)
@@ -294,7 +294,7 @@ class ScanService:
         doc = await self.database.manifests.mark_deleted(scan_id)
         await self.database.results.mark_scan_deleted(scan_id)
         LOGGER.info("scan %s deleted", scan_id)
-        return manifest_json(doc, await self.database.events.get_json(scan_id), self.settings.stall_after)
+        return manifest_json(doc, await self.database.events.get_json(scan_id), self.settings)
 
     async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
         """The result; a final result for a scan still running also schedules its teardown (the contract's effect).
@@ -331,7 +331,7 @@ class ScanService:
 
     async def get_manifest_and_result(self, scan_id: str, include_deleted: bool) -> bytes:
         doc = await self.database.manifests.get(scan_id, include_deleted)
-        manifest = manifest_json(doc, await self.database.events.get_json(scan_id), self.settings.stall_after)
+        manifest = manifest_json(doc, await self.database.events.get_json(scan_id), self.settings)
         result = await self.database.results.get(scan_id)
         if result is not None and result["is_deleted"] and not include_deleted:
             result = None
@@ -366,7 +366,7 @@ class ScanService:
         doc = await self.database.manifests.patch(scan_id, fields, cluster, MAX_CONDOR_CLUSTERS)
         if patch.progress is not None:
             self.metrics.progress_reports.inc()
-        return manifest_json(doc, None, self.settings.stall_after)
+        return manifest_json(doc, None, self.settings)
 
     async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
         """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""

@@ -95,7 +95,7 @@ def test_a_final_result_beats_a_later_delete_and_a_failure_names_its_cause() -> 
 def test_a_failed_launch_is_a_failure_of_its_launcher() -> None:
     doc = stored_scan(Phase.PRESTARTUP)
     doc["launch"].update(launcher="kubernetes", status="failed", reason="launch failed after 5 attempt(s): 403 Forbidden")
-    view = status_view(doc, at(100), STALL_AFTER)
+    view = status_view(doc, at(100), STALL_AFTER, "")
     assert view["scan_state"] == "FAILED__PRESTARTUP" and view["is_terminal"] is True
     assert view["failure"] == {"source": "kubernetes", "code": "LAUNCH_FAILED", "message": doc["launch"]["reason"], "exit_code": None, "log_tail": None}
 
@@ -103,7 +103,7 @@ def test_a_failed_launch_is_a_failure_of_its_launcher() -> None:
 def test_the_status_view_carries_times_and_progress_as_reported() -> None:
     doc = stored_scan(Phase.PARTIAL_RESULT_GENERATED)
     doc["progress"]["processing_stats"].update(rate={"all recos": {"mean": "0:00:02"}}, predictions={"time left": "0:03:10"})
-    view = status_view(doc, at(100), STALL_AFTER)
+    view = status_view(doc, at(100), STALL_AFTER, "")
     assert (view["pixels_done"], view["pixels_total"], view["failure"]) == (412, 768, None)
     assert view["timestamps"] == {"created": T0.isoformat(), "launched": at(10).isoformat(), "first_progress": at(20).isoformat(),
                                   "last_progress": at(60).isoformat(), "final_result": None, "ended": None}  # fmt: skip
