@@ -19,7 +19,7 @@ from typing import Any
 
 from .database import Database
 from .progress_tallies import pixel_counts, scanner_finished
-from .scan_status import is_terminal, scan_state
+from .scan_status import is_terminal, launch_failure, scan_state
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class ScanSnapshot:
     scanner_finished: bool
     progress_updated: str | None  # the scanner's own `last_updated` of its latest report
     result: dict[str, Any] | None  # {"is_final", "updated"} of the latest result, None before the first
+    failure: dict[str, Any] | None  # the status's failure, once the scan failed (its time as ISO text)
 
     @property
     def event_id(self) -> str:
@@ -51,11 +52,14 @@ class ScanSnapshot:
         """Nothing will change any more: the scan's processes are stopped, or it was deleted."""
         return self.complete or self.is_deleted
 
+    def _state(self) -> tuple[Any, ...]:
+        """What a "state" event announces a change of."""
+        return (self.scan_state, self.launch_status, self.reason, self.complete, self.is_deleted, self.failure)
+
     def changes_since(self, before: ScanSnapshot | None) -> list[str]:
         """The kinds of change, in the order a stream reports them: state, progress, result."""
         kinds = []
-        state = (self.scan_state, self.launch_status, self.reason, self.complete, self.is_deleted)
-        if before is None or state != (before.scan_state, before.launch_status, before.reason, before.complete, before.is_deleted):
+        if before is None or self._state() != before._state():
             kinds.append("state")
         if self.progress_updated and (before is None or self.progress_updated != before.progress_updated):
             kinds.append("progress")
@@ -75,11 +79,14 @@ def snapshot_of(manifest: dict[str, Any], result: dict[str, Any] | None, now: dt
         updated = result.get("last_updated")
         result_view = {"is_final": bool(result["is_final"]), "updated": updated.isoformat() if isinstance(updated, dt.datetime) else None}
     code, _ = scan_state(manifest, now, stall_after)
+    failure = launch_failure(manifest)
+    if failure is not None and isinstance(at := failure.get("at"), dt.datetime):
+        failure = {**failure, "at": at.isoformat()}
     return ScanSnapshot(
         scan_id=manifest["scan_id"], scan_state=code, is_terminal=is_terminal(code), launch_status=launch.get("status", "unknown"), reason=launch.get("reason"),
         complete=bool(manifest.get("complete")), is_deleted=bool(manifest.get("is_deleted")), pixels_done=done,
         pixels_predicted=predicted, scanner_finished=scanner_finished(progress),
-        progress_updated=(progress or {}).get("last_updated"), result=result_view,
+        progress_updated=(progress or {}).get("last_updated"), result=result_view, failure=failure,
     )  # fmt: skip
 
 

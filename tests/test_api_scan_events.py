@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+from skydriver.launchers import ScanFailure
+from skydriver.reconcile import fail
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body, token
 from tests.http_client import EventStream, HttpClient
@@ -108,3 +110,24 @@ async def test_manifest_wait_answers_when_the_scan_changes(driver: SkyDriver, us
     assert unchanged.status == 200 and unchanged.json()["scan_id"] == scan_id
     too_long = await user.get(f"/scan/manifest/{scan_id}", query={"wait": "61"})
     assert too_long.status == 400 and "wait" in json.loads(too_long.body)["error"]
+
+
+async def test_a_failure_reaches_the_stream_with_its_cause(driver: SkyDriver, user: HttpClient, modern_event: dict) -> None:
+    scan_id = await new_scan(user, modern_event)
+    stream = EventStream(user, f"/scan/{scan_id}/events")
+    kind, _, snapshot = await stream.next()
+    assert (kind, snapshot["failure"]) == ("state", None)
+
+    message = "every worker of the scan's 1 HTCondor cluster is held or removed (3 held, 0 removed)"
+    await fail(driver.database, scan_id, ScanFailure("htcondor", "ALL_WORKERS_HELD", message))  # as reconcile does
+
+    kind, _, snapshot = await stream.next()
+    status = (await user.get(f"/scan/{scan_id}/status")).json()
+    assert (kind, snapshot["scan_state"], snapshot["is_terminal"]) == ("state", "FAILED__PRESTARTUP", True)
+    assert snapshot["failure"] == status["failure"]  # the status's failure, as the status route shows it
+    assert (snapshot["failure"]["source"], snapshot["failure"]["code"], snapshot["failure"]["message"]) == (
+        "htcondor", "ALL_WORKERS_HELD", message
+    )
+    while kind != "end":  # the teardown that follows a failure (already done, or a "state" event more)
+        kind, _, snapshot = await stream.next()
+    assert snapshot["complete"] is True and snapshot["failure"] == status["failure"]
