@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 import psutil
+import pytest
 
+from scanner_client.local_schedd import LocalSchedd
 from skydriver.config import Settings
 from skydriver.server import SkyDriver, start
 from tests.conftest import free_port, scan_body, token
@@ -98,6 +100,42 @@ async def test_a_silent_scanner_is_reported_stalled_then_failed(local_settings: 
         assert scan_processes(local_settings.data_dir, scan_id) == []
     finally:
         await driver.stop()
+
+
+@pytest.mark.slow  # real processes end to end, about 15 s on 2 busy cores
+async def test_workers_all_held_fail_the_scan_with_their_hold_reason(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
+    """HTCondor holds every worker (here the local schedd, from outside, as a memory policy would): the starter
+    reports the reason, reconcile fails the scan with it, and the teardown removes the held jobs."""
+    user = HttpClient(local_driver.address, token("user"))
+    response = await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=LONG_SCAN))
+    scan_id = response.json()["scan_id"]
+    manifest = await wait_manifest(user, scan_id, lambda m: any((c.get("states") or {}).get("running") == 2 for c in m["condor_clusters"]))
+    [cluster] = manifest["condor_clusters"]
+    schedd = LocalSchedd("localhost", "localhost", local_settings.data_dir / "scans" / scan_id / "jobs", "unused")
+    reason = "Error from slot1_1@e042.chtc.wisc.edu: Job has gone over memory limit of 8192 megabytes."
+    for proc_id in (0, 1):
+        await asyncio.to_thread(schedd.hold, cluster["cluster_id"], proc_id, reason)
+
+    status = await wait_status(user, scan_id, lambda s: s["is_terminal"])
+
+    assert status["scan_state"].startswith("FAILED__") and status["failure"]["source"] == "htcondor"
+    assert status["failure"]["code"] == "ALL_WORKERS_HELD"
+    assert status["reason"] == (
+        "every worker of the scan's 1 HTCondor cluster is held or removed (2 held, 0 removed); most common hold reasons: "
+        "'Job has gone over memory limit of 8192 megabytes.' (2)"
+    )
+    await wait_status(user, scan_id, lambda s: s["complete"])
+    assert scan_processes(local_settings.data_dir, scan_id) == []
+
+
+async def wait_manifest(client: HttpClient, scan_id: str, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        manifest = (await client.get(f"/scan/manifest/{scan_id}", query={"include_event": "false"})).json()
+        if predicate(manifest):
+            return manifest
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"scan {scan_id}: manifest condition not reached in {timeout}s; last: {manifest}")
 
 
 async def test_delete_before_launch_aborts_the_scan(user: HttpClient, modern_event: dict) -> None:
