@@ -6,9 +6,15 @@ import pytest
 from htcondor2 import JobStatus
 
 from scanner_client.job_states import (
-    MAX_HOLD_REASON_CHARS, MAX_HOLD_REASONS, NO_HOLD_REASON, OTHER_HOLD_REASONS, count_hold_reasons, count_states,
-    hold_reason_key, is_finished,
-)  # fmt: skip
+    MAX_HOLD_REASON_CHARS,
+    MAX_HOLD_REASONS,
+    NO_HOLD_REASON,
+    OTHER_HOLD_REASONS,
+    count_hold_reasons,
+    count_states,
+    hold_reason_key,
+    is_finished,
+)
 from scanner_client.reporter import CondorCluster
 from scanner_client.scan_routes import ScanRoutesClient
 from scanner_client.schedd import Job
