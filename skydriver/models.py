@@ -224,6 +224,9 @@ class NoArgs(_QueryArgs):
 # requests: scanner-facing routes
 
 
+HoldReason = Annotated[StrictStr, Field(max_length=MAX_HOLD_REASON_CHARS)]
+
+
 class CondorClusterReport(_Body):
     """An HTCondor cluster a starter submitted; ``states`` are its job-state counts and ``hold_reasons`` its held jobs
     per HTCondor ``HoldReason``, reported again and again (each report replaces the last)."""
@@ -233,7 +236,7 @@ class CondorClusterReport(_Body):
     cluster_id: StrictInt = Field(ge=0)
     jobs: StrictInt = Field(ge=0)
     states: dict[Annotated[StrictStr, Field(max_length=MAX_STATE_CHARS)], StrictInt] | None = Field(None, max_length=MAX_STATES)
-    hold_reasons: dict[Annotated[StrictStr, Field(max_length=MAX_HOLD_REASON_CHARS)], Annotated[StrictInt, Field(ge=0)]] | None = Field(
+    hold_reasons: dict[HoldReason, Annotated[StrictInt, Field(ge=0)]] | None = Field(
         None, max_length=MAX_HOLD_REASONS, description="held jobs per hold reason, most common first"
     )
 
