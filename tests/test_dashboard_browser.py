@@ -6,6 +6,8 @@ with that reason. Screenshots are written under the test's temporary directory.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from scanner_client.local_schedd import LocalSchedd
+from skydriver.config import Settings
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body, token
 from tests.http_client import HttpClient
@@ -22,11 +26,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 NSIDES = {"8": 0, "16": 4, "32": 4}
+LOGS_URL_TEMPLATE = "https://grafana.example.org/explore?scan={scan_id}&from={start_ms}&to={end_ms}"
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's chromium package (.ci/run does)"),
 ]
+
+
+@pytest.fixture
+def local_settings(local_settings: Settings) -> Settings:
+    """With a log viewer configured, as operators would: the scan page links to it."""
+    return dataclasses.replace(local_settings, logs_url_template=LOGS_URL_TEMPLATE)
 
 
 @pytest.fixture
@@ -125,3 +136,30 @@ async def test_the_scan_table_lists_scans_with_their_state_and_filters_them(loca
     await page.locator("#filters button").click()
     await row.locator("a").click()
     await expect(page.locator("#scan-id")).to_have_text(finished)
+
+
+async def test_the_scan_page_says_why_a_scan_failed(local_driver: SkyDriver, local_settings: Settings, page: Any, modern_event: dict,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    """HTCondor holds every worker: the page shows the failure's source, code and hold reason, and links the logs."""
+    user = HttpClient(local_driver.address, token("user"))
+    body = scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides={"8": 0, "64": 40})
+    scan_id = (await user.post("/scan", body)).json()["scan_id"]
+    await sign_in(page, local_driver.address)
+    await page.goto(f"{local_driver.address}/dashboard/scan.html?id={scan_id}")
+    await expect(page.locator("#launch")).to_contain_text("(2 jobs)", timeout=60_000)
+    [cluster] = (await user.get(f"/scan/manifest/{scan_id}", query={"include_event": "false"})).json()["condor_clusters"]
+    schedd = LocalSchedd("localhost", "localhost", local_settings.data_dir / "scans" / scan_id / "jobs", "unused")
+    for proc_id in (0, 1):
+        await asyncio.to_thread(schedd.hold, cluster["cluster_id"], proc_id, "Job has gone over memory limit of 8192 megabytes.")
+
+    await expect(page.locator("#state")).to_have_text(re.compile("^FAILED__"), timeout=60_000)
+    await expect(page.locator("#reason")).to_contain_text("every worker of the scan's 1 HTCondor cluster is held")
+    await expect(page.locator("#failure")).to_have_text("htcondor ALL_WORKERS_HELD")
+    await expect(page.locator("#launch")).to_contain_text("2 held: Job has gone over memory limit", timeout=30_000)
+    link = page.locator("#launch a", has_text="open in the log viewer")
+    await expect(link).to_have_attribute("href", re.compile(f"^https://grafana.example.org/explore\\?scan={scan_id}&from=\\d+&to=\\d+$"))
+    await page.screenshot(path=str(tmp_path / "scan-failed.png"), full_page=True)
+    for _ in range(60):  # torn down before this SkyDriver stops (no scan process outlives the test)
+        if (await user.get(f"/scan/{scan_id}/status")).json()["complete"]:
+            break
+        await page.wait_for_timeout(500)

@@ -17,7 +17,7 @@ function showProgress(snapshot) {
   document.getElementById("bar-fill").style.width = `${(100 * fraction).toFixed(1)}%`;
   const parts = [`${done}${total ? ` of ~${total}` : ""} pixels`];
   if (perSecond > 0) parts.push(`${perSecond.toFixed(1)} pixels/s`);
-  if (perSecond > 0 && total && done < total) parts.push(`ETA ${Math.ceil((total - done) / perSecond)} s`);
+  if (perSecond > 0 && total && done < total && !snapshot.is_terminal) parts.push(`ETA ${Math.ceil((total - done) / perSecond)} s`);
   document.getElementById("progress-text").textContent = parts.join(" · ");
 }
 
@@ -30,7 +30,10 @@ function showState(snapshot) {
   const failure = snapshot.failure ?? null;
   const box = document.getElementById("failure");
   box.hidden = !failure;
-  if (failure) box.textContent = `${failure.source} ${failure.code ?? ""}: ${failure.message ?? ""}\n${failure.log_tail ?? ""}`;
+  if (failure) {  // its message is usually the reason shown above: then only where it came from and the log's tail
+    const message = failure.message && failure.message !== snapshot.reason ? `: ${failure.message}` : "";
+    box.textContent = [`${failure.source} ${failure.code ?? ""}${message}`, ...(failure.log_tail ?? [])].join("\n");
+  }
   document.getElementById("cancel").disabled = snapshot.complete || snapshot.is_deleted;
 }
 
@@ -58,7 +61,8 @@ async function showResult() {
 
 async function showLaunch() {
   const manifest = await getJson(`/scan/manifest/${scanId}?include_event=false&include_deleted=true`);
-  const clusters = manifest.condor_clusters.map((c) => `${c.schedd} #${c.cluster_id} (${c.jobs} jobs)`).join(", ");
+  const held = (c) => Object.entries(c.hold_reasons ?? {}).map(([why, n]) => `; ${n} held: ${why}`).join("");
+  const clusters = manifest.condor_clusters.map((c) => `${c.schedd} #${c.cluster_id} (${c.jobs} jobs${held(c)})`).join(", ");
   const rows = [
     ["scanner image tag", manifest.docker_tag],
     ["launcher", `${manifest.launch.launcher}, ${manifest.launch.attempts} attempt(s)`],
@@ -66,9 +70,17 @@ async function showLaunch() {
     ["HTCondor clusters", clusters || "none reported yet"],
     ["event", manifest.event_metadata ? `run ${manifest.event_metadata.run_id}, event ${manifest.event_metadata.event_id} (${manifest.event_metadata.event_type})` : "not reported yet"],
   ];
+  const logsUrl = manifest.status?.logs_url ?? "";
+  if (/^https?:\/\//.test(logsUrl)) {  // SKYDRIVER_LOGS_URL_TEMPLATE: the operators' log viewer for this scan
+    const link = element("a", "open in the log viewer");
+    Object.assign(link, { href: logsUrl, target: "_blank", rel: "noopener" });
+    rows.push(["logs", link]);
+  }
   document.querySelector("#launch tbody").replaceChildren(...rows.map(([k, v]) => {
     const tr = element("tr");
-    tr.append(element("th", k), element("td", v, "mono"));
+    const cell = v instanceof Node ? element("td") : element("td", v, "mono");
+    if (v instanceof Node) cell.append(v);
+    tr.append(element("th", k), cell);
     return tr;
   }));
 }
