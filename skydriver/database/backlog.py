@@ -44,6 +44,11 @@ def is_free_for(entry: dict[str, Any], owner: LeaseOwner, t: dt.datetime) -> boo
     return lease is None or lease["until"] < t or (lease["instance"] == owner.instance and lease["boot"] < owner.boot)
 
 
+def at_or_above(min_priority: int | None) -> dict[str, Any]:
+    """A claim's query: the entries at or above a priority (all of them for None), on the indexed field alone."""
+    return {} if min_priority is None else {"priority": {"$gte": min_priority}}
+
+
 class BacklogStore:
     def __init__(self, collection: AsyncCollection):
         self.collection = collection
@@ -62,8 +67,7 @@ class BacklogStore:
         per claim at 1,000 entries waiting, ~1 s at 10,000).
         """
         t = now()
-        selector: dict[str, Any] = {} if min_priority is None else {"priority": {"$gte": min_priority}}
-        cursor = self.collection.find(selector, CLAIM_FIELDS).sort(LAUNCH_ORDER)
+        cursor = self.collection.find(at_or_above(min_priority), CLAIM_FIELDS).sort(LAUNCH_ORDER)
         try:
             async for candidate in cursor:
                 if candidate["next_attempt_at"] > t or not is_free_for(candidate, owner, t):
