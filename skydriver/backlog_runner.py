@@ -3,6 +3,10 @@
 Claims are leases in the database, so two SkyDriver replicas never take the same entry and a SkyDriver killed
 mid-launch leaves the entry to be taken again (by itself at once when it restarts); the launcher's ``start`` is
 idempotent on the scan id, so taking it again does not launch twice.
+
+New scans are found by polling the database every ``idle_sleep`` (scans POSTed to other replicas), and at once when
+this process accepts one: ``wake`` (the scan service's ``scan_accepted``) ends the runner's idle sleep, so an alert
+does not wait for the next poll.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ REALTIME_PRIORITY = 100  # alerts at or above this skip the rate limit
 
 
 class BacklogRunner:
-    def __init__(self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str, metrics: Metrics):
+    def __init__(
+        self, settings: Settings, database: Database, launcher: Launcher, skydriver_address: str, metrics: Metrics,
+        wake: asyncio.Event | None = None, idle_sleep: float = 1.0,
+    ):  # fmt: skip
         self.settings = settings
         self.metrics = metrics
         self.database = database
@@ -39,9 +46,11 @@ class BacklogRunner:
         self.owner = LeaseOwner.booting_now(settings.instance)
         self._last_launch = -float("inf")
         self._interrupted: str | None = None  # the entry whose step the database's loss cut short
+        self.wake = wake
+        self.idle_sleep = idle_sleep
 
     async def run_forever(self) -> None:
-        await run_steps(self.step, "backlog runner", self.database.health)
+        await run_steps(self.step, "backlog runner", self.database.health, self.idle_sleep, self.wake)
 
     async def step(self) -> bool:
         """Claim and launch one entry; False when nothing was due."""
@@ -50,7 +59,10 @@ class BacklogRunner:
             self._interrupted = None
         rate_limited = time.monotonic() - self._last_launch < self.settings.launch_interval
         lease = dt.timedelta(seconds=self.settings.launch_timeout + 30)
-        entry = await self.database.backlog.claim(self.owner, lease, REALTIME_PRIORITY if rate_limited else None)
+        # alerts first, in a claim that reads only them (however many scans wait below), then the rest if not rate-limited
+        entry = await self.database.backlog.claim(self.owner, lease, REALTIME_PRIORITY)
+        if entry is None and not rate_limited:
+            entry = await self.database.backlog.claim(self.owner, lease)
         if entry is None:
             return False
         try:

@@ -127,6 +127,8 @@ class ScanService:
     skydriver_address: str
     watcher: ScanWatcher
     metrics: Metrics
+    # set when a scan enters the backlog here: wakes the backlog runner at once (other replicas' scans wait for its poll)
+    scan_accepted: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     # ----------------------------------------------------------------------------------------------------------------
     # public routes
@@ -201,6 +203,7 @@ class ScanService:
             with contextlib.suppress(Exception):  # (a large event's GridFS file; the database may be what failed)
                 await self.database.blobs.discard(event_fields)
             raise
+        self.scan_accepted.set()
         self.database.events.remember(scan_id, event_json)
         if rescan_of:
             await self.database.manifests.update(rescan_of, {"replaced_by": scan_id})

@@ -150,7 +150,8 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         "scan-watcher": service.watcher.run_forever(),
     }
     if launcher is not None:
-        loops["backlog"] = BacklogRunner(settings, database, launcher, service.skydriver_address, service.metrics).run_forever()
+        runner = BacklogRunner(settings, database, launcher, service.skydriver_address, service.metrics, wake=service.scan_accepted)
+        loops["backlog"] = runner.run_forever()
         loops["reconcile"] = reconcile_forever(settings, database, launcher, service.metrics)
     for name, loop in loops.items():
         readiness.loops[name] = task = asyncio.create_task(loop, name=name)

@@ -1,14 +1,24 @@
-"""The launch backlog on a real database: order, leases, rate-limit filter, retries."""
+"""The launch backlog on a real database: order, leases, rate-limit filter, retries; the runner woken by a POST."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-from skydriver.database.backlog import LeaseOwner
-from skydriver.server import SkyDriver
+import pytest
+
+from skydriver.backlog_runner import BacklogRunner
+from skydriver.database.backlog import CLAIM_FIELDS, LAUNCH_ORDER, LeaseOwner, at_or_above
+from skydriver.launchers import LaunchedScan, Launcher, LaunchPlan, ScanRequest, ScanState, plan_for
+from skydriver.server import SkyDriver, stop_tasks
+from tests.conftest import scan_body
+from tests.http_client import HttpClient
 
 LEASE = dt.timedelta(seconds=60)
+NEVER = 3600.0  # seconds: a poll or rate limit no test waits for
 
 
 def owner(instance: str) -> LeaseOwner:
@@ -75,3 +85,127 @@ async def test_a_released_lease_is_free_again_and_release_touches_only_its_own(d
     assert await backlog.claim(second, LEASE) is None
     await backlog.release("s", first)
     assert (await backlog.claim(second, LEASE))["lease"]["instance"] == "b"
+
+
+async def test_entries_that_cannot_be_claimed_never_hide_the_ones_behind_them(driver: SkyDriver) -> None:
+    backlog, runner, other = driver.database.backlog, owner("r"), owner("other")
+    for n in range(6):
+        await backlog.insert(f"alert-held-{n}", 100)
+        await backlog.claim(other, LEASE)
+    await backlog.insert("alert-backing-off", 100)
+    await backlog.retry_later("alert-backing-off", delay=3600)
+    for scan_id in ("alert", "normal"):
+        await backlog.insert(scan_id, 100 if scan_id == "alert" else 0)
+    assert (await backlog.claim(runner, LEASE, min_priority=100))["scan_id"] == "alert"
+    assert (await backlog.claim(runner, LEASE))["scan_id"] == "normal"
+    assert await backlog.claim(runner, LEASE) is None
+
+
+async def test_an_alerts_claim_reads_the_index_not_the_waiting_scans(driver: SkyDriver) -> None:
+    """Polled every second while the rate limit holds: it must not read the thousands of scans waiting below."""
+    backlog = driver.database.backlog
+    for n in range(20):
+        await backlog.insert(f"normal-{n}", 0)
+    plan = await backlog.collection.find(at_or_above(100), CLAIM_FIELDS).sort(LAUNCH_ORDER).explain()
+    winning = str(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in winning and "COLLSCAN" not in winning, winning
+
+
+class RecordingLauncher(Launcher):
+    """Records which scans were started, in order; starts nothing (what is tested is when SkyDriver calls it)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+        return dict(registry)
+
+    def plan(self, scan: ScanRequest) -> LaunchPlan:
+        return plan_for(None, scan)
+
+    async def start(self, scan: ScanRequest) -> dict[str, Any]:
+        self.started.append(scan.scan_id)
+        return {}
+
+    async def poll(self, scan: LaunchedScan) -> ScanState:
+        return ScanState.RUNNING
+
+    async def stop(self, scan: LaunchedScan) -> None:
+        pass
+
+
+class WatchedWake(asyncio.Event):
+    """The runner's wake-up, telling the test each time the runner has gone idle (waits on it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner_idle = asyncio.Event()
+
+    async def wait(self) -> bool:
+        self.runner_idle.set()
+        return await super().wait()
+
+    async def until_runner_idle(self) -> None:
+        await asyncio.wait_for(self.runner_idle.wait(), 30)  # (a hang guard: an hour is what a missed wake-up costs)
+        self.runner_idle.clear()
+
+
+@dataclasses.dataclass
+class Runner:
+    """A backlog runner on the driver's database that polls once an hour and launches at most once an hour (alerts
+    aside), woken by the driver's POSTs."""
+
+    driver: SkyDriver
+    launcher: RecordingLauncher = dataclasses.field(default_factory=RecordingLauncher)
+    wake: WatchedWake = dataclasses.field(default_factory=WatchedWake)
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.driver.service.scan_accepted = self.wake
+        settings, service = dataclasses.replace(self.driver.settings, launch_interval=NEVER), self.driver.service
+        runner = BacklogRunner(settings, self.driver.database, self.launcher, service.skydriver_address, service.metrics, self.wake, NEVER)
+        self.task = asyncio.create_task(runner.run_forever())
+
+
+@pytest.fixture
+async def runner(driver: SkyDriver) -> AsyncIterator[Runner]:
+    running = Runner(driver)
+    yield running
+    if running.task:
+        await stop_tasks([running.task])
+
+
+async def post(user: HttpClient, event: dict[str, Any], priority: int) -> str:
+    response = await user.post("/scan", scan_body(event, priority=priority))
+    assert response.status == 200, response
+    return str(response.json()["scan_id"])
+
+
+async def test_an_alert_posted_here_is_launched_without_waiting_for_the_poll(
+    runner: Runner, user: HttpClient, driver: SkyDriver, modern_event: dict
+) -> None:
+    runner.start()
+    await runner.wake.until_runner_idle()  # found nothing; its next poll is an hour away
+    alert = await post(user, modern_event, priority=100)
+    await runner.wake.until_runner_idle()  # woken, launched it, idle again
+    assert runner.launcher.started == [alert]
+    manifest = await driver.database.manifests.get(alert)
+    assert manifest["launch"]["status"] == "launched" and manifest["launch"]["launcher"] == "recording"
+
+
+async def test_waking_the_runner_keeps_the_launch_order_and_the_rate_limit(
+    runner: Runner, user: HttpClient, driver: SkyDriver, modern_event: dict
+) -> None:
+    low, high = await post(user, modern_event, priority=0), await post(user, modern_event, priority=5)
+    runner.start()
+    await runner.wake.until_runner_idle()
+    assert runner.launcher.started == [high]  # the first launch goes by priority; the next one is an hour away
+    later = await post(user, modern_event, priority=0)
+    await runner.wake.until_runner_idle()
+    assert runner.launcher.started == [high]  # woken, yet the rate limit holds for normal scans
+    alert = await post(user, modern_event, priority=100)
+    await runner.wake.until_runner_idle()
+    assert runner.launcher.started == [high, alert]  # an alert skips it
+    assert [e["scan_id"] for e in await driver.database.backlog.in_launch_order(10)] == [low, later]

@@ -17,6 +17,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from .manifests import now
 
+LAUNCH_ORDER = [("priority", -1), ("created", 1)]  # the backlog's index
+# what a claim judges an entry by, and then compares-and-sets on (looked up through the scan_id index)
+CLAIM_FIELDS = {"_id": 0, "scan_id": 1, "attempts": 1, "next_attempt_at": 1, "lease": 1}
+
 
 @dataclasses.dataclass(frozen=True)
 class LeaseOwner:
@@ -34,15 +38,15 @@ class LeaseOwner:
         return {"instance": self.instance, "boot": self.boot, "until": until}
 
 
-def free_for(owner: LeaseOwner, t: dt.datetime) -> dict[str, Any]:
-    """Entries ``owner`` may claim at ``t``: not leased, lease run out, or leased by an earlier run of itself."""
-    return {
-        "$or": [
-            {"lease": None},
-            {"lease.until": {"$lt": t}},
-            {"lease.instance": owner.instance, "lease.boot": {"$lt": owner.boot}},
-        ]
-    }
+def is_free_for(entry: dict[str, Any], owner: LeaseOwner, t: dt.datetime) -> bool:
+    """Whether ``owner`` may claim the entry at ``t``: not leased, lease run out, or leased by an earlier run of itself."""
+    lease = entry["lease"]
+    return lease is None or lease["until"] < t or (lease["instance"] == owner.instance and lease["boot"] < owner.boot)
+
+
+def at_or_above(min_priority: int | None) -> dict[str, Any]:
+    """A claim's query: the entries at or above a priority (all of them for None), on the indexed field alone."""
+    return {} if min_priority is None else {"priority": {"$gte": min_priority}}
 
 
 class BacklogStore:
@@ -55,21 +59,28 @@ class BacklogStore:
         await self.collection.insert_one(entry, session=session)
 
     async def claim(self, owner: LeaseOwner, lease: dt.timedelta, min_priority: int | None = None) -> dict[str, Any] | None:
-        """The highest-priority, oldest entry that is due and free for ``owner``; None if there is none."""
+        """The highest-priority, oldest entry that is due and free for ``owner``; None if there is none.
+
+        The query selects on priority alone (an alert's claim, ``min_priority``, reads only the entries at or above it
+        through the index, however many wait below) and whether an entry is due and free is judged here: the embedded
+        database's planner reads the whole collection for a filter holding ``$or`` or fields its index lacks (~0.1 s
+        per claim at 1,000 entries waiting, ~1 s at 10,000). A claim of any priority walks the index in launch order
+        to the first claimable entry (the embedded database still decodes every entry first: ~0.1 s at 1,000).
+        """
         t = now()
-        free = free_for(owner, t)
-        selector: dict[str, Any] = {"next_attempt_at": {"$lte": t}, **free}
-        if min_priority is not None:
-            selector["priority"] = {"$gte": min_priority}
-        candidates = self.collection.find(selector, {"_id": 0, "scan_id": 1}).sort([("priority", -1), ("created", 1)])
-        async for candidate in candidates.limit(5):
-            # the conditional update is the claim: of two runners racing for an entry, exactly one matches
-            claimed = await self.collection.update_one(
-                {"scan_id": candidate["scan_id"], **free},
-                {"$set": {"lease": owner.lease(t + lease)}, "$inc": {"attempts": 1}},
-            )
-            if claimed.modified_count:
-                return await self.collection.find_one({"scan_id": candidate["scan_id"]}, {"_id": 0})
+        cursor = self.collection.find(at_or_above(min_priority), CLAIM_FIELDS).sort(LAUNCH_ORDER)
+        try:
+            async for candidate in cursor:
+                if candidate["next_attempt_at"] > t or not is_free_for(candidate, owner, t):
+                    continue
+                # compare-and-set on what the entry was judged by: of two runners racing for it, exactly one matches
+                claimed = await self.collection.update_one(
+                    candidate, {"$set": {"lease": owner.lease(t + lease)}, "$inc": {"attempts": 1}}
+                )
+                if claimed.modified_count:
+                    return await self.collection.find_one({"scan_id": candidate["scan_id"]}, {"_id": 0})
+        finally:
+            await cursor.close()
         return None
 
     async def release(self, scan_id: str, owner: LeaseOwner) -> None:
@@ -89,7 +100,7 @@ class BacklogStore:
     async def in_launch_order(self, n: int) -> list[dict[str, Any]]:
         """The first ``n`` entries in the order the runner takes them: priority, then age (an entry waiting to retry a
         failed launch is passed over until its ``next_attempt_at``)."""
-        cursor = self.collection.find({}, {"_id": 0, "lease": 0}).sort([("priority", -1), ("created", 1)]).limit(n)
+        cursor = self.collection.find({}, {"_id": 0, "lease": 0}).sort(LAUNCH_ORDER).limit(n)
         return [doc async for doc in cursor]
 
     async def count(self) -> int:
