@@ -1,4 +1,6 @@
-"""Reconciliation: poll every running scan's launcher, on start and then every RECONCILE_INTERVAL.
+"""Reconciliation: observe every running scan through its launcher, on start and then every RECONCILE_INTERVAL.
+
+One ``launcher.observe`` call per pass for all scans (for Kubernetes, two listings), whatever their number.
 
 Live scans are left running (re-attached). A scan whose scanner failed, that cannot start (SCAN_START_TIMEOUT), or
 that stopped reporting progress for SCAN_TIMEOUT is marked failed with the cause and torn down; one whose processes
@@ -17,7 +19,7 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .launchers import LaunchedScan, Launcher, ScanFailure, ScanState
+from .launchers import LaunchedScan, Launcher, Observation, ScanFailure, ScanState
 from .logs import about_scan
 from .loop import run_steps
 from .metrics import Metrics
@@ -80,22 +82,25 @@ async def fail(database: Database, scan_id: str, failure: ScanFailure) -> None:
 
 
 async def reconcile_once(settings: Settings, database: Database, launcher: Launcher) -> dict[str, int]:
-    """Poll each launched, unfinished scan once; return how many were found in each state."""
+    """Observe every launched, unfinished scan in one call to the launcher; return how many were in each state."""
+    docs = [
+        doc for doc in await database.manifests.unfinished()
+        if doc["launch"]["launcher"] == launcher.name and doc["launch"]["status"] == "launched"
+    ]  # fmt: skip
+    observed = await launcher.observe([LaunchedScan.from_manifest(doc) for doc in docs])
     seen: dict[str, int] = {}
-    for doc in await database.manifests.unfinished():
-        launch = doc["launch"]
-        if launch["launcher"] != launcher.name or launch["status"] != "launched":
-            continue
+    for doc in docs:
         with about_scan(doc["scan_id"]):
-            state = await reconcile_scan(settings, database, launcher, doc)
+            state = await reconcile_scan(settings, database, launcher, doc, observed[doc["scan_id"]])
         seen[state.value] = seen.get(state.value, 0) + 1
     return seen
 
 
-async def reconcile_scan(settings: Settings, database: Database, launcher: Launcher, doc: dict[str, Any]) -> ScanState:
-    """Poll one launched scan, and act on what is seen (gone, failed, finished without a result, overdue)."""
-    scan_id, launched = doc["scan_id"], LaunchedScan.from_manifest(doc)
-    state = await launcher.poll(launched)
+async def reconcile_scan(
+    settings: Settings, database: Database, launcher: Launcher, doc: dict[str, Any], observed: Observation
+) -> ScanState:
+    """Act on what was observed of one launched scan (gone, failed, finished without a result, overdue)."""
+    scan_id, state = doc["scan_id"], observed.state
     if doc.get("teardown_at") is not None:
         return state  # being torn down already (final result or DELETE)
     if state is ScanState.GONE:
@@ -108,13 +113,12 @@ async def reconcile_scan(settings: Settings, database: Database, launcher: Launc
         )
         await database.manifests.schedule_teardown(scan_id, now())
     elif state is ScanState.FAILED:
-        failure = await launcher.diagnose(launched)
-        await fail(database, scan_id, failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
+        await fail(database, scan_id, observed.failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
     elif state is ScanState.FINISHED:
         LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
         await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
     elif state is ScanState.RUNNING:
-        if failure := await launcher.diagnose(launched) or held_workers(doc) or overdue(doc, now(), settings):
+        if failure := observed.failure or held_workers(doc) or overdue(doc, now(), settings):
             await fail(database, scan_id, failure)
         elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
             LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)

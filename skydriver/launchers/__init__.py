@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState, WorkerCluster
+from .base import (
+    LaunchedScan,
+    Launcher,
+    LaunchError,
+    LaunchPlan,
+    Observation,
+    ScanFailure,
+    ScanRequest,
+    ScanState,
+    WorkerCluster,
+)
 from .scanner_command import scanner_server_args
 
 __all__ = [
-    "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "ScanFailure", "ScanRequest", "ScanState", "WorkerCluster",
+    "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "Observation", "ScanFailure", "ScanRequest", "ScanState",
+    "WorkerCluster",
     "make_launcher", "plan_for",
 ]  # fmt: skip
 

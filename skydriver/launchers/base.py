@@ -1,7 +1,8 @@
 """The launcher interface: how a scan becomes running processes, and how they are found and removed again.
 
 Modelled on JupyterHub's Spawner: ``start``, ``poll``, ``stop``, with the launcher's state saved in the database
-(``LaunchState``) so that a restarted SkyDriver can pick every scan up again.
+(the manifest's ``launch.state``) so that a restarted SkyDriver can pick every scan up again. Polling is done for the whole fleet
+at once (``observe``), as KubeSpawner reads every pod from one listing: the engine's load stays flat as scans add up.
 """
 
 from __future__ import annotations
@@ -9,19 +10,22 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LaunchError, LogsUnavailable
 
-__all__ = ["LOCAL_CLUSTER", "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "ScanRequest", "ScanState", "WorkerCluster"]
+__all__ = [
+    "LOCAL_CLUSTER", "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "Observation", "ScanFailure", "ScanRequest",
+    "ScanState", "WorkerCluster",
+]  # fmt: skip
 
 # the cluster registry's name for this machine, whose workers only the local launcher starts
 LOCAL_CLUSTER = "local"
 
 
 class ScanState(enum.StrEnum):
-    """What ``poll`` saw. UNKNOWN means "could not ask": never a reason to relaunch or abandon a scan."""
+    """What ``observe`` saw of a scan. UNKNOWN means "could not ask": never a reason to relaunch or abandon a scan."""
 
     RUNNING = "running"
     FINISHED = "finished"
@@ -58,7 +62,7 @@ class ScanRequest:
 
 @dataclasses.dataclass(frozen=True)
 class LaunchedScan:
-    """A launched scan as its manifest records it: what ``poll`` and ``stop`` work from."""
+    """A launched scan as its manifest records it: what ``observe``, ``stop`` and ``logs`` work from."""
 
     scan_id: str
     state: dict[str, Any]  # what ``start`` returned
@@ -89,6 +93,17 @@ class ScanFailure:
     log_tail: list[str] | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What one look at the engine saw of a scan: its state, and why it failed or cannot start (None: nothing wrong)."""
+
+    state: ScanState
+    failure: ScanFailure | None = None
+
+
+UNKNOWN = Observation(ScanState.UNKNOWN)
+
+
 class Launcher(abc.ABC):
     """One way of running scans. Every method is idempotent on the scan id."""
 
@@ -108,19 +123,17 @@ class Launcher(abc.ABC):
 
     @abc.abstractmethod
     async def start(self, scan: ScanRequest) -> dict[str, Any]:
-        """Launch the scan; return the JSON-able state ``poll``/``stop`` need. Already launched = success."""
+        """Launch the scan; return the JSON-able state ``observe``/``stop`` need. Already launched = success."""
 
     @abc.abstractmethod
-    async def poll(self, scan: LaunchedScan) -> ScanState:
-        """Is the scan still running? UNKNOWN when the engine cannot be reached."""
+    async def observe(self, scans: Sequence[LaunchedScan]) -> dict[str, Observation]:
+        """Every scan's state and failure (scan_id -> Observation, one per scan given), from one look at the engine
+        for the whole fleet, so a poll costs the same few engine calls however many scans run. UNKNOWN for every
+        scan the engine could not be asked about."""
 
     @abc.abstractmethod
     async def stop(self, scan: LaunchedScan) -> None:
         """Remove everything the scan started (server, workers, their clusters). Safe to call twice."""
-
-    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
-        """Why the scan's processes failed or cannot start, when the engine can tell; None while nothing is wrong."""
-        return None
 
     async def logs(self, scan: LaunchedScan, container: str, tail: int) -> list[str] | None:
         """The last ``tail`` lines a container (``server``, ``starter-N``) wrote; None if the scan has no such one."""

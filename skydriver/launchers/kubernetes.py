@@ -2,23 +2,38 @@
 
 Every call runs in a worker thread with a request timeout, so a slow or unreachable API server never blocks the
 event loop. Failures are sorted once, here: "already exists" and "not found" are answers, 400/422 are bugs in what
-we sent (not retryable), anything else is transient (retryable; ``poll`` reports UNKNOWN, never GONE).
+we sent (not retryable), anything else is transient (retryable; ``observe`` reports UNKNOWN, never GONE).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import orjson
 import urllib3
 from kubernetes import client, config
 
 from ..auth import mints_scan_tokens, scan_token
 from ..config import Settings
+from ..errors import LogsUnavailable, ServiceUnavailable
 from . import kubernetes_objects, scanner_command
-from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
+from .base import (
+    LOCAL_CLUSTER,
+    UNKNOWN,
+    LaunchedScan,
+    Launcher,
+    LaunchError,
+    LaunchPlan,
+    Observation,
+    ScanFailure,
+    ScanRequest,
+    ScanState,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +46,8 @@ INVALID_REQUEST = (400, 422)
 STUCK_REASONS = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff")
 # what the API client raises when the server cannot be reached or does not answer in time
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+# seconds a log reader is told to wait when the API server cannot answer
+RETRY_AFTER = 5
 
 T = TypeVar("T")
 
@@ -43,6 +60,22 @@ def load_api_client() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+def _api_failure(exc: Exception) -> str:
+    if isinstance(exc, client.ApiException):
+        return f"Kubernetes API answered {exc.status} {exc.reason}"
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return f"Kubernetes API unreachable: {exc!r}"
+    return f"Kubernetes API answered what is not a listing: {exc!r}"
+
+
+def _api_message(exc: client.ApiException) -> str:
+    """The ``message`` of the API server's ``Status`` answer, else its status line."""
+    try:
+        return str(orjson.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{exc.status} {exc.reason}"
 
 
 def _launch_error(action: str, exc: Exception) -> LaunchError:
@@ -144,32 +177,76 @@ class KubernetesLauncher(Launcher):
             state.get("job_name", kubernetes_objects.scan_job_name(scan_id)),
         )
 
-    async def poll(self, scan: LaunchedScan) -> ScanState:
-        namespace, job_name = self._job_location(scan.scan_id, scan.state)
-        try:
-            job = await self._call(self._batch.read_namespaced_job, job_name, namespace)
-        except client.ApiException as exc:
-            if exc.status == NOT_FOUND:
-                return ScanState.GONE
-            LOGGER.warning("polling Job %s: Kubernetes API answered %s %s", job_name, exc.status, exc.reason)
-            return ScanState.UNKNOWN
-        except TRANSPORT_ERRORS as exc:
-            LOGGER.warning("polling Job %s: Kubernetes API unreachable: %r", job_name, exc)
-            return ScanState.UNKNOWN
-        return job_state(job)
+    async def observe(self, scans: Sequence[LaunchedScan]) -> dict[str, Observation]:
+        """Two listings per namespace, the scan Jobs and their pods, whatever the number of scans."""
+        by_namespace: dict[str, list[LaunchedScan]] = defaultdict(list)
+        for scan in scans:
+            by_namespace[self._job_location(scan.scan_id, scan.state)[0]].append(scan)
+        seen: dict[str, Observation] = {}
+        for namespace, group in by_namespace.items():
+            try:
+                seen |= await self._observe_namespace(namespace, group)
+            except (client.ApiException, *TRANSPORT_ERRORS, ValueError) as exc:
+                LOGGER.warning("listing the scans in namespace %s: %s", namespace, _api_failure(exc))
+                seen |= {scan.scan_id: UNKNOWN for scan in group}
+        return seen
 
-    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
-        """A scan pod that cannot run or failed (image, config, memory, eviction), else a failed Job's condition."""
-        namespace, job_name = self._job_location(scan.scan_id, scan.state)
-        selector = f"{kubernetes_objects.SCAN_ID_LABEL}={scan.scan_id},{kubernetes_objects.ROLE_LABEL}=scanner"
+    async def _observe_namespace(self, namespace: str, scans: list[LaunchedScan]) -> dict[str, Observation]:
+        listings = await asyncio.gather(self._list(namespace, "jobs"), self._list(namespace, "pods"), return_exceptions=True)
+        for listing in listings:
+            if isinstance(listing, BaseException):
+                raise listing
+        jobs, pods = listings
+        jobs_by_name = {job.metadata.name: job for job in map(_job, jobs)}
+        pods_by_scan: dict[str, list[client.V1Pod]] = defaultdict(list)
+        for pod in map(_pod, pods):
+            pods_by_scan[pod.metadata.labels.get(kubernetes_objects.SCAN_ID_LABEL, "")].append(pod)
+        seen = {}
+        for scan in scans:
+            job = jobs_by_name.get(self._job_location(scan.scan_id, scan.state)[1])
+            if job is None:
+                seen[scan.scan_id] = Observation(ScanState.GONE)
+            else:
+                seen[scan.scan_id] = Observation(job_state(job), pod_failure(pods_by_scan[scan.scan_id]) or job_failure(job))
+        return seen
+
+    async def _list(self, namespace: str, kind: str) -> list[dict[str, Any]]:
+        """The namespace's scan Jobs or scan pods, as JSON. A listing holds every Job's whole spec (each container's
+        environment); only names, labels and status are read, so only those are made API objects (``_job``, ``_pod``)."""
+        method = self._batch.list_namespaced_job if kind == "jobs" else self._core.list_namespaced_pod
+        selector = kubernetes_objects.label_selector(kubernetes_objects.SCANNER_LABELS)
+        response = await self._call(method, namespace, label_selector=selector, _preload_content=False)
         try:
-            pods = await self._call(self._core.list_namespaced_pod, namespace, label_selector=selector)
-            if failure := pod_failure(pods.items or []):
-                return failure
-            return job_failure(await self._call(self._batch.read_namespaced_job, job_name, namespace))
-        except (client.ApiException, *TRANSPORT_ERRORS) as exc:
-            LOGGER.warning("reading the pods of scan %s: %r", scan.scan_id, exc)
-            return None
+            items = orjson.loads(response.data).get("items") or []
+        finally:
+            response.release_conn()
+        # the selector, applied again: an API server that ignores it (kmock's emulator) must not mix in other objects
+        return [item for item in items if _has_labels(item, kubernetes_objects.SCANNER_LABELS)]
+
+    async def logs(self, scan: LaunchedScan, container: str, tail: int) -> list[str] | None:
+        """The last lines of a container of the scan's pod (the newest, should the Job have made several)."""
+        namespace = self._job_location(scan.scan_id, scan.state)[0]
+        selector = kubernetes_objects.label_selector(kubernetes_objects.job_labels(scan.scan_id, "scanner"))
+        name = kubernetes_objects.container_name(container)
+        try:
+            pods = (await self._call(self._core.list_namespaced_pod, namespace, label_selector=selector)).items or []
+            pods = [pod for pod in pods if (pod.metadata.labels or {}).get(kubernetes_objects.SCAN_ID_LABEL) == scan.scan_id]
+            if not pods:
+                raise LogsUnavailable(f"scan {scan.scan_id} has no pod in namespace {namespace} (not scheduled yet, or removed)")
+            pod = max(pods, key=lambda p: p.metadata.creation_timestamp or dt.datetime.min.replace(tzinfo=dt.UTC))
+            if name not in (c.name for c in pod.spec.containers):
+                return None
+            text = await self._call(
+                self._core.read_namespaced_pod_log, pod.metadata.name, namespace, container=name, tail_lines=tail
+            )
+        except client.ApiException as exc:
+            if exc.status >= 500:
+                raise ServiceUnavailable(f"reading the logs of scan {scan.scan_id}: {_api_failure(exc)}", RETRY_AFTER) from exc
+            # e.g. 400 "container ... is waiting to start": the API server's own words say why
+            raise LogsUnavailable(f"no logs for container {container} of scan {scan.scan_id}: {_api_message(exc)}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise ServiceUnavailable(f"reading the logs of scan {scan.scan_id}: {_api_failure(exc)}", RETRY_AFTER) from exc
+        return text.splitlines()
 
     async def stop(self, scan: LaunchedScan) -> None:
         namespace, job_name = self._job_location(scan.scan_id, scan.state)
@@ -183,6 +260,26 @@ class KubernetesLauncher(Launcher):
     async def close(self) -> None:
         if self._owns_client:
             await asyncio.to_thread(self._api_client.close)
+
+
+def _has_labels(item: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    found = (item.get("metadata") or {}).get("labels") or {}
+    return all(found.get(key) == value for key, value in labels.items())
+
+
+def _metadata(item: Mapping[str, Any]) -> client.V1ObjectMeta:
+    metadata = item.get("metadata") or {}
+    return client.V1ObjectMeta(name=metadata.get("name"), labels=metadata.get("labels") or {})
+
+
+def _job(item: Mapping[str, Any]) -> client.V1Job:
+    """A listed Job's name, labels and status: what ``job_state`` and ``job_failure`` read."""
+    return client.V1Job(metadata=_metadata(item), status=client.V1JobStatus.from_dict(item.get("status") or {}))
+
+
+def _pod(item: Mapping[str, Any]) -> client.V1Pod:
+    """A listed pod's name, labels and status: what ``pod_failure`` reads."""
+    return client.V1Pod(metadata=_metadata(item), status=client.V1PodStatus.from_dict(item.get("status") or {}))
 
 
 def job_state(job: client.V1Job) -> ScanState:

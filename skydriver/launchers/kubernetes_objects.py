@@ -17,8 +17,12 @@ from . import scanner_command
 from .base import ScanRequest
 
 APP_NAME = "skydriver"
+APP_LABEL = "app.kubernetes.io/name"
 SCAN_ID_LABEL = "skydriver/scan-id"
 ROLE_LABEL = "skydriver/role"
+# every scan Job (and, through its template, every pod of one) carries these: one listing finds the whole fleet
+SCANNER_LABELS = {APP_LABEL: APP_NAME, ROLE_LABEL: "scanner"}
+SERVER_CONTAINER = "skyscan-server"
 COMMON_SPACE_VOLUME = "common-space"
 # finished Jobs linger a day for `kubectl logs`; SkyDriver itself deletes them on teardown
 TTL_SECONDS_AFTER_FINISHED = 24 * 60 * 60
@@ -67,7 +71,21 @@ def scan_token_secret(namespace: str, scan_id: str, token: str) -> client.V1Secr
 
 def job_labels(scan_id: str, role: str) -> dict[str, str]:
     """Labels that let an operator (or ``kubectl -l``) find every object of a scan."""
-    return {"app.kubernetes.io/name": APP_NAME, SCAN_ID_LABEL: scan_id, ROLE_LABEL: role}
+    return {APP_LABEL: APP_NAME, SCAN_ID_LABEL: scan_id, ROLE_LABEL: role}
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """``labels`` as an API ``labelSelector`` (equality on each)."""
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+def starter_container_name(index: int) -> str:
+    return f"tms-starter-{index}"
+
+
+def container_name(role: str) -> str:
+    """The scan pod's container for a log role of ``GET /scan/ID/logs``: ``server`` or ``starter-N``."""
+    return SERVER_CONTAINER if role == "server" else starter_container_name(int(role.removeprefix("starter-")))
 
 
 def singularity_image(k8s: KubernetesSettings, docker_tag: str) -> str:
@@ -205,14 +223,14 @@ def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanReques
     """The scan's Job: the scanner server plus one starter per requested cluster, sharing ``/common-space``."""
     server_command = ["python", "-m", "skymap_scanner.server", *scanner_command.scanner_server_argv(scan)]
     server = _container(
-        "skyscan-server",
+        SERVER_CONTAINER,
         f"{k8s.scanner_image}:{scan.docker_tag}",
         server_command,
         scanner_server_env(k8s, scanner, scan, token_secret),
         SERVER_RESOURCES,
     )
     starters = [
-        _container(f"tms-starter-{i}", k8s.starter_image, command, starter_env(k8s, scanner, scan, token_secret), CLIENT_RESOURCES)
+        _container(starter_container_name(i), k8s.starter_image, command, starter_env(k8s, scanner, scan, token_secret), CLIENT_RESOURCES)
         for i, command in enumerate(starter_commands(k8s, scan))
     ]
     return _job(

@@ -12,7 +12,6 @@ SkyDriver finds, re-attaches and stops them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import psutil
 
 from ..auth import scan_token
 from ..config import Settings, secret_variables
-from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, ScanFailure, ScanRequest, ScanState
+from .base import LOCAL_CLUSTER, LaunchedScan, Launcher, LaunchError, LaunchPlan, Observation, ScanRequest, ScanState
 from .process_logs import exit_failure, log_path
 from .process_logs import tail as log_tail
 from .scanner_command import scanner_env, scanner_server_argv
@@ -151,16 +150,14 @@ class LocalLauncher(Launcher):
         LOGGER.info("started %s (pid %d): %s", role, child.pid, shlex.join(argv))
         return {"role": role, "pid": child.pid, "create_time": psutil.Process(child.pid).create_time()}
 
-    def _alive(self, process: dict[str, Any]) -> bool:
-        """Running and really ours (same start time); reaps our own exited children."""
+    def _alive(self, process: dict[str, Any], table: ProcessTable | None = None) -> bool:
+        """Running and really ours (same start time). Our own children are asked directly (which reaps one that
+        exited); others, a restarted SkyDriver's orphans, are looked up in ``table`` (or in /proc without one)."""
         child = self._children.get(process["pid"])
-        if child is not None and child.poll() is not None:
-            return False
-        try:
-            found = psutil.Process(process["pid"])
-            return abs(found.create_time() - process["create_time"]) < 0.01 and found.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
+        if child is not None:
+            return child.poll() is None
+        started = table.start_time(process["pid"]) if table is not None else _start_time(process["pid"])
+        return started is not None and abs(started - process["create_time"]) < 0.01
 
     def _state(self, scan_id: str, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("processes"):
@@ -168,33 +165,32 @@ class LocalLauncher(Launcher):
         record = self.scan_dir(scan_id) / "launch.json"
         return json.loads(record.read_text()) if record.exists() else {"processes": []}
 
-    async def poll(self, scan: LaunchedScan) -> ScanState:
+    async def observe(self, scans: Sequence[LaunchedScan]) -> dict[str, Observation]:
+        """Every scan's server process, our children asked directly, the others found in one read of the process
+        table; a server that exited non-zero fails with its exit code and the end of its log."""
+        return await asyncio.to_thread(self._observe, scans)
+
+    def _observe(self, scans: Sequence[LaunchedScan]) -> dict[str, Observation]:
+        table = ProcessTable()
+        return {scan.scan_id: self._observe_one(scan, table) for scan in scans}
+
+    def _observe_one(self, scan: LaunchedScan, table: ProcessTable) -> Observation:
         processes = self._state(scan.scan_id, scan.state)["processes"]
         server = next((p for p in processes if p["role"] == "server"), None)
         if server is None:
-            return ScanState.GONE
-        if self._alive(server):
-            return ScanState.RUNNING
+            return Observation(ScanState.GONE)
+        if self._alive(server, table):
+            return Observation(ScanState.RUNNING)
+        log = log_path(self.scan_dir(scan.scan_id), "server")
         child = self._children.get(server["pid"])
         if child is None:
             # not our child (SkyDriver restarted): its exit status is lost with the process
-            return ScanState.GONE if not any(self._alive(p) for p in processes) else ScanState.FAILED
-        return ScanState.FINISHED if child.returncode == 0 else ScanState.FAILED
-
-    async def diagnose(self, scan: LaunchedScan) -> ScanFailure | None:
-        """A scanner server that exited non-zero: its exit code and last log lines."""
-        processes = self._state(scan.scan_id, scan.state)["processes"]
-        server = next((p for p in processes if p["role"] == "server"), None)
-        if server is None or self._alive(server):
-            return None
-        child = self._children.get(server["pid"])
-        returncode = None if child is None else child.returncode
-        if child is not None and returncode is None:  # seen dying (a zombie) before it could be reaped: reap it now
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                returncode = await asyncio.to_thread(child.wait, 2.0)
-        if returncode == 0:
-            return None
-        return exit_failure(returncode, log_path(self.scan_dir(scan.scan_id), "server"))
+            if not any(self._alive(p, table) for p in processes):
+                return Observation(ScanState.GONE)
+            return Observation(ScanState.FAILED, exit_failure(None, log))
+        if child.returncode == 0:
+            return Observation(ScanState.FINISHED)
+        return Observation(ScanState.FAILED, exit_failure(child.returncode, log))
 
     async def logs(self, scan: LaunchedScan, container: str, tail: int) -> list[str] | None:
         if not any(p["role"] == container for p in self._state(scan.scan_id, scan.state)["processes"]):
@@ -244,6 +240,31 @@ class LocalLauncher(Launcher):
     async def close(self) -> None:
         """Leave scans running across a SkyDriver restart; only forget the process handles."""
         self._children.clear()
+
+
+def _start_time(pid: int) -> float | None:
+    """When a live process started; None if there is none with that pid (or only its zombie)."""
+    try:
+        found = psutil.Process(pid)
+        return None if found.status() == psutil.STATUS_ZOMBIE else found.create_time()
+    except psutil.NoSuchProcess:
+        return None
+
+
+class ProcessTable:
+    """Start times of this machine's live processes (zombies excluded), read from /proc at most once."""
+
+    def __init__(self) -> None:
+        self._started: dict[int, float] | None = None
+
+    def start_time(self, pid: int) -> float | None:
+        if self._started is None:
+            self._started = {
+                proc.pid: proc.info["create_time"]
+                for proc in psutil.process_iter(["create_time", "status"])
+                if proc.info["status"] != psutil.STATUS_ZOMBIE and proc.info["create_time"] is not None
+            }
+        return self._started.get(pid)
 
 
 def _strays(work: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,14 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
 
     kmock 0.8 raises these as exceptions: a bare HTTP 500 unless the handler is entered as a context manager, and
     even then with reasons no API server sends and recorded in ``errors``, which should hold only real failures.
+    It also knows a resource only once an object of it exists (listing pods before any pod answers 404): Jobs and
+    pods are declared, so that their listings are empty lists, as a real API server's are.
     """
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.resources["batch/v1/jobs"].kind = "Job"
+        self.resources["v1/pods"].kind = "Pod"
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         try:

@@ -11,19 +11,20 @@ import pytest
 from k8s_api_emulator import KubernetesApiEmulator
 from kubernetes import client
 
-from skydriver.launchers.base import LaunchedScan, ScanRequest
+from skydriver.launchers.base import LaunchedScan, Observation, ScanRequest, ScanState
 from skydriver.launchers.kubernetes import KubernetesLauncher
+from skydriver.launchers.kubernetes_objects import job_labels
 from tests.launchers.conftest import api_client_for
 
 
 def scan_pod(scan_id: str, namespace: str, container_state: dict[str, Any], **status: Any) -> dict[str, Any]:
-    """A pod of the scan's Job as the kubelet reports it: its server container in the given state."""
+    """A pod of the scan's Job as the kubelet reports it (the Job's labels): its server container in the given state."""
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"skyscan-{scan_id}-x7k2q", "namespace": namespace,
-                     "labels": {"skydriver/scan-id": scan_id, "skydriver/role": "scanner", "job-name": f"skyscan-{scan_id}"}},
-        "spec": {"containers": [{"name": "server", "image": "icecube/skymap_scanner:3.5.2"}], "restartPolicy": "Never"},
-        "status": {"phase": "Pending", "containerStatuses": [{"name": "server", "image": "icecube/skymap_scanner:3.5.2",
+                     "labels": {**job_labels(scan_id, "scanner"), "job-name": f"skyscan-{scan_id}"}},
+        "spec": {"containers": [{"name": "skyscan-server", "image": "icecube/skymap_scanner:3.5.2"}], "restartPolicy": "Never"},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "skyscan-server", "image": "icecube/skymap_scanner:3.5.2",
                    "imageID": "", "ready": False, "restartCount": 0, "state": container_state}], **status},
     }  # fmt: skip
 
@@ -65,10 +66,11 @@ async def test_a_failing_pod_names_the_cause(
     container_state: dict[str, Any], status: dict[str, Any], source: str, code: str, words: str,
 ) -> None:  # fmt: skip
     scan = make_scan()
-    state = await launcher.start(scan)
-    assert await launcher.diagnose(LaunchedScan(scan.scan_id, state, [])) is None  # a Job without pods yet: nothing wrong
-    await create_pod(core, scan_pod(scan.scan_id, state["namespace"], container_state, **status))
-    failure = await launcher.diagnose(LaunchedScan(scan.scan_id, state, []))
+    launched = LaunchedScan(scan.scan_id, await launcher.start(scan), [])
+    # a Job without pods yet: nothing wrong
+    assert await launcher.observe([launched]) == {scan.scan_id: Observation(ScanState.RUNNING)}
+    await create_pod(core, scan_pod(scan.scan_id, launched.state["namespace"], container_state, **status))
+    failure = (await launcher.observe([launched]))[scan.scan_id].failure
     assert failure is not None and (failure.source, failure.code) == (source, code)
     assert words in failure.message and scan.scan_id in failure.message
 
@@ -77,4 +79,4 @@ async def test_a_running_pod_is_not_a_failure(launcher: KubernetesLauncher, core
     scan = make_scan()
     state = await launcher.start(scan)
     await create_pod(core, scan_pod(scan.scan_id, state["namespace"], {"running": {"startedAt": "2026-11-28T04:00:00Z"}}, phase="Running"))
-    assert await launcher.diagnose(LaunchedScan(scan.scan_id, state, [])) is None
+    assert await launcher.observe([LaunchedScan(scan.scan_id, state, [])]) == {scan.scan_id: Observation(ScanState.RUNNING)}

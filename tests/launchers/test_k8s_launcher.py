@@ -10,7 +10,7 @@ import kmock
 import pytest
 from k8s_api_emulator import FAILING_STATUSES, NAMESPACE, KubernetesApiEmulator, failing_namespace
 
-from skydriver.launchers.base import LaunchedScan, LaunchError, ScanRequest, ScanState
+from skydriver.launchers.base import LaunchedScan, LaunchError, Observation, ScanRequest, ScanState
 from skydriver.launchers.kubernetes import KubernetesLauncher
 
 JOBS = "batch/v1/jobs"
@@ -131,7 +131,7 @@ async def test_starting_twice_leaves_one_job(
         ({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}, ScanState.FAILED),
     ],
 )
-async def test_poll_reads_the_job_status(
+async def test_observe_reads_the_job_status(
     launcher: KubernetesLauncher,
     k8s_emulator: KubernetesApiEmulator,
     make_scan: Callable[..., ScanRequest],
@@ -142,11 +142,11 @@ async def test_poll_reads_the_job_status(
     state = await launcher.start(scan)
     k8s_emulator.objects[JOBS, NAMESPACE, state["job_name"]].patch({"status": status})
 
-    assert await launcher.poll(LaunchedScan(scan.scan_id, state, [])) == expected
+    assert (await launcher.observe([LaunchedScan(scan.scan_id, state, [])]))[scan.scan_id].state == expected
 
 
-async def test_poll_of_a_missing_job_is_gone(launcher: KubernetesLauncher) -> None:
-    assert await launcher.poll(LaunchedScan("0" * 32, {}, [])) == ScanState.GONE
+async def test_a_missing_job_is_gone(launcher: KubernetesLauncher) -> None:
+    assert await launcher.observe([LaunchedScan("0" * 32, {}, [])]) == {"0" * 32: Observation(ScanState.GONE)}
 
 
 async def test_stop_deletes_the_job_and_starts_one_stopper_per_cluster(
@@ -170,7 +170,7 @@ async def test_stop_deletes_the_job_and_starts_one_stopper_per_cluster(
     ]  # fmt: skip
     assert all(env_plan(c) == {"CONDOR_TOKEN": {"secretKeyRef": {"name": "condor-creds", "key": "token"}}}
                for c in containers)  # fmt: skip
-    assert await launcher.poll(LaunchedScan(scan.scan_id, state, [])) == ScanState.GONE
+    assert await launcher.observe([LaunchedScan(scan.scan_id, state, [])]) == {scan.scan_id: Observation(ScanState.GONE)}
 
 
 async def test_stopping_twice_is_fine(
@@ -212,7 +212,7 @@ async def test_api_errors(
     with pytest.raises(LaunchError) as stop_error:
         await failing.stop(LaunchedScan(scan.scan_id, {}, CONDOR_CLUSTERS))
     assert stop_error.value.retryable is retryable
-    assert await failing.poll(LaunchedScan(scan.scan_id, {}, [])) == ScanState.UNKNOWN
+    assert await failing.observe([LaunchedScan(scan.scan_id, {}, [])]) == {scan.scan_id: Observation(ScanState.UNKNOWN)}
 
 
 async def test_unreachable_api_server(
@@ -227,7 +227,7 @@ async def test_unreachable_api_server(
     with pytest.raises(LaunchError) as stop_error:
         await unreachable.stop(LaunchedScan(scan.scan_id, {}, CONDOR_CLUSTERS))
     assert stop_error.value.retryable is True
-    assert await unreachable.poll(LaunchedScan(scan.scan_id, {}, [])) == ScanState.UNKNOWN
+    assert await unreachable.observe([LaunchedScan(scan.scan_id, {}, [])]) == {scan.scan_id: Observation(ScanState.UNKNOWN)}
 
 
 def test_the_launcher_says_which_clusters_and_algorithms_it_runs(launcher: KubernetesLauncher) -> None:
