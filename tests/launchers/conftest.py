@@ -97,6 +97,14 @@ async def launcher(k8s_emulator: KubernetesApiEmulator, k8s_settings: Settings) 
 
 
 @pytest.fixture
+def core(k8s_emulator: KubernetesApiEmulator) -> Iterator[client.CoreV1Api]:
+    """The API as the cluster's own components use it (the kubelet reporting pods)."""
+    api_client = api_client_for(str(k8s_emulator.url))
+    yield client.CoreV1Api(api_client)
+    api_client.close()
+
+
+@pytest.fixture
 def launcher_factory(k8s_settings: Settings) -> Iterator[Callable[..., KubernetesLauncher]]:
     """Launchers at other API URLs or namespaces (unreachable server, failing namespace)."""
     api_clients: list[client.ApiClient] = []

@@ -1,6 +1,9 @@
-"""kmock's Kubernetes API emulator, made to answer errors the way a real API server does."""
+"""kmock's Kubernetes API emulator, made to answer errors the way a real API server does, and the pods a cluster adds."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import aiohttp.web
 import kmock
@@ -24,6 +27,10 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         self.resources["batch/v1/jobs"].kind = "Job"
         self.resources["v1/pods"].kind = "Pod"
+
+    def job(self, namespace: str, job_name: str) -> dict[str, Any]:
+        """A Job as stored (what a launcher's ``start`` returned names it)."""
+        return self.objects["batch/v1/jobs", namespace, job_name].raw
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         try:
@@ -51,3 +58,25 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
 def failing_namespace(status: int) -> str:
     """The namespace in which the emulator answers every request with ``status``."""
     return f"answers-{status}"
+
+
+def job_pod(job: dict[str, Any], states: dict[str, dict[str, Any]], **status: Any) -> dict[str, Any]:
+    """The pod the Job controller makes from a stored Job (its template's labels and containers), with the status the
+    kubelet reports: ``states`` maps a container name to its state (``{"running": {...}}``, ``{"waiting": {...}}``)."""
+    template = job["spec"]["template"]
+    metadata = job["metadata"]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{metadata['name']}-x7k2q", "namespace": metadata["namespace"],
+                     "labels": {**template["metadata"]["labels"], "job-name": metadata["name"]}},
+        "spec": template["spec"],
+        "status": {"phase": "Running", **status, "containerStatuses": [
+            {"name": name, "image": "", "imageID": "", "ready": "running" in state, "restartCount": 0, "state": state}
+            for name, state in states.items()
+        ]},
+    }  # fmt: skip
+
+
+async def create_pod(core: Any, pod: dict[str, Any]) -> None:
+    """As the kubelet's reports land in the API server (in a thread: the emulator serves on this event loop)."""
+    await asyncio.to_thread(core.create_namespaced_pod, pod["metadata"]["namespace"], pod)

@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from k8s_api_emulator import KubernetesApiEmulator
-from kubernetes import client
+from k8s_api_emulator import KubernetesApiEmulator, create_pod, job_pod
 
 from skydriver.launchers.base import LaunchedScan, Observation, ScanRequest, ScanState
 from skydriver.launchers.kubernetes import KubernetesLauncher
-from skydriver.launchers.kubernetes_objects import job_labels
-from tests.launchers.conftest import api_client_for
 
-
-def scan_pod(scan_id: str, namespace: str, container_state: dict[str, Any], **status: Any) -> dict[str, Any]:
-    """A pod of the scan's Job as the kubelet reports it (the Job's labels): its server container in the given state."""
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"skyscan-{scan_id}-x7k2q", "namespace": namespace,
-                     "labels": {**job_labels(scan_id, "scanner"), "job-name": f"skyscan-{scan_id}"}},
-        "spec": {"containers": [{"name": "skyscan-server", "image": "icecube/skymap_scanner:3.5.2"}], "restartPolicy": "Never"},
-        "status": {"phase": "Pending", "containerStatuses": [{"name": "skyscan-server", "image": "icecube/skymap_scanner:3.5.2",
-                   "imageID": "", "ready": False, "restartCount": 0, "state": container_state}], **status},
-    }  # fmt: skip
-
-
-async def create_pod(core: Any, pod: dict[str, Any]) -> None:
-    """As the kubelet's reports land in the API server (in a thread: the emulator serves on this event loop)."""
-    await asyncio.to_thread(core.create_namespaced_pod, pod["metadata"]["namespace"], pod)
+SERVER = "skyscan-server"
+RUNNING = {"running": {"startedAt": "2026-11-28T04:00:00Z"}}
 
 
 @pytest.fixture
 def launcher(k8s_emulator: KubernetesApiEmulator, launcher_factory: Callable[..., KubernetesLauncher]) -> KubernetesLauncher:
     """A namespace of its own per test: the emulator ignores label selectors, so a pod list holds every pod there."""
     return launcher_factory(str(k8s_emulator.url), namespace=f"scans-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def core(k8s_emulator: KubernetesApiEmulator) -> Any:
-    api_client = api_client_for(str(k8s_emulator.url))
-    yield client.CoreV1Api(api_client)
-    api_client.close()
 
 
 @pytest.mark.parametrize(
@@ -62,21 +37,23 @@ def core(k8s_emulator: KubernetesApiEmulator) -> Any:
     ids=["ImagePullBackOff", "OOMKilled", "exit-1", "Evicted"],
 )  # fmt: skip
 async def test_a_failing_pod_names_the_cause(
-    launcher: KubernetesLauncher, core: Any, make_scan: Callable[..., ScanRequest],
+    launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, core: Any, make_scan: Callable[..., ScanRequest],
     container_state: dict[str, Any], status: dict[str, Any], source: str, code: str, words: str,
 ) -> None:  # fmt: skip
     scan = make_scan()
     launched = LaunchedScan(scan.scan_id, await launcher.start(scan), [])
     # a Job without pods yet: nothing wrong
     assert await launcher.observe([launched]) == {scan.scan_id: Observation(ScanState.RUNNING)}
-    await create_pod(core, scan_pod(scan.scan_id, launched.state["namespace"], container_state, **status))
+    await create_pod(core, job_pod(k8s_emulator.job(**launched.state), {SERVER: container_state}, **status))
     failure = (await launcher.observe([launched]))[scan.scan_id].failure
     assert failure is not None and (failure.source, failure.code) == (source, code)
     assert words in failure.message and scan.scan_id in failure.message
 
 
-async def test_a_running_pod_is_not_a_failure(launcher: KubernetesLauncher, core: Any, make_scan: Callable[..., ScanRequest]) -> None:
+async def test_a_running_pod_is_not_a_failure(
+    launcher: KubernetesLauncher, k8s_emulator: KubernetesApiEmulator, core: Any, make_scan: Callable[..., ScanRequest]
+) -> None:
     scan = make_scan()
     state = await launcher.start(scan)
-    await create_pod(core, scan_pod(scan.scan_id, state["namespace"], {"running": {"startedAt": "2026-11-28T04:00:00Z"}}, phase="Running"))
+    await create_pod(core, job_pod(k8s_emulator.job(**state), {SERVER: RUNNING}))
     assert await launcher.observe([LaunchedScan(scan.scan_id, state, [])]) == {scan.scan_id: Observation(ScanState.RUNNING)}
