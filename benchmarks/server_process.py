@@ -75,6 +75,7 @@ class SkyDriverProcess:
 
     data_dir: Path
     port: int = dataclasses.field(default_factory=free_port)
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # settings over the defaults below
     process: subprocess.Popen[bytes] | None = None
     pids: Processes | None = None
 
@@ -90,6 +91,7 @@ class SkyDriverProcess:
             "REST_PORT": str(self.port),
             "SKYDRIVER_DATA_DIR": str(self.data_dir),
             "SKYDRIVER_LAUNCHER": "none",
+            **self.env,
         }
         for name in ("MONGODB_URI", "MONGODB_HOST"):
             env.pop(name, None)

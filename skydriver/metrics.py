@@ -48,6 +48,9 @@ class Metrics:
             "skydriver_embedded_database_restarts", "restarts of the embedded database since SkyDriver started", registry=r
         )
         self.reconcile_runs = Counter("skydriver_reconcile_runs", "polls of every running scan", registry=r)
+        self.reconcile_seconds = Histogram(
+            "skydriver_reconcile_duration_seconds", "time one poll of every running scan took", buckets=LATENCY_BUCKETS, registry=r
+        )
         self.reconcile_found = Counter(
             "skydriver_reconcile_found", "what reconcile polls saw, per scan (running, gone, failed, ...)", ["state"], registry=r
         )

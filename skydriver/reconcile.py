@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -127,7 +128,9 @@ async def reconcile_scan(
 
 async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher, metrics: Metrics) -> None:
     async def step() -> bool:
+        started = time.monotonic()
         seen = await reconcile_once(settings, database, launcher)
+        metrics.reconcile_seconds.observe(time.monotonic() - started)
         metrics.reconcile_runs.inc()
         for state, count in seen.items():
             metrics.reconcile_found.labels(state).inc(count)
