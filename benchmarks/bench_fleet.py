@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import kmock
-from load import Connection, HttpPool
+from load import Connection, HttpError, HttpPool
 from payloads import progress_body
 from server_process import SkyDriverProcess, cpu_seconds
 
@@ -55,16 +55,32 @@ def kubeconfig(path: Path, url: str) -> Path:
     return path
 
 
-async def metrics(conn: Connection) -> dict[str, float]:
-    """SkyDriver's Prometheus samples, name{labels} -> value."""
-    text = (await conn.request("GET", "/metrics")).decode()
+async def metrics(server: SkyDriverProcess) -> dict[str, float]:
+    """SkyDriver's Prometheus samples, name{labels} -> value (a connection of its own: SkyDriver closes idle ones)."""
+    conn = Connection(*server.address)
+    try:
+        text = (await conn.request("GET", "/metrics")).decode()
+    finally:
+        await conn.close()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and line[0] != "#"}
+
+
+async def send(conn: Connection, method: str, path: str, body: bytes) -> bytes:
+    """A request, sent again after 503s (a busy shared machine can make SkyDriver lose its database for a moment),
+    as a scanner's client does: the benchmark measures the steady state, not that."""
+    for _ in range(30):
+        try:
+            return await conn.request(method, path, body)
+        except HttpError as exc:
+            if ": 503 " not in str(exc):
+                raise
+            await asyncio.sleep(2.0)
+    raise RuntimeError(f"{method} {path}: still 503 after a minute")
 
 
 class Fleet:
     def __init__(self, emulator: KubernetesApiEmulator, server: SkyDriverProcess, server_pid: int):
         self.emulator, self.server, self.pid = emulator, server, server_pid
-        self.conn = Connection(*server.address)
         self.scan_ids: list[str] = []
 
     def jobs(self) -> list[dict]:
@@ -81,7 +97,7 @@ class Fleet:
             nonlocal to_post
             while to_post > 0:
                 to_post -= 1
-                new.append(json.loads(await pool[worker].request("POST", "/scan", body))["scan_id"])
+                new.append(json.loads(await send(pool[worker], "POST", "/scan", body))["scan_id"])
 
         await asyncio.gather(*(post(w) for w in range(4)))
         await pool.close()
@@ -95,8 +111,8 @@ class Fleet:
             pod = job_pod(job, {"skyscan-server": RUNNING, "tms-starter-0": RUNNING})
             self.emulator.objects["v1/pods", NAMESPACE, pod["metadata"]["name"]] = pod
         await self.reports(len(new), rate=200.0, ids=new)
-        runs = (await metrics(self.conn)).get("skydriver_reconcile_runs_total", 0)
-        while (await metrics(self.conn)).get("skydriver_reconcile_runs_total", 0) < runs + 2:  # a whole pass with all n
+        runs = (await metrics(self.server)).get("skydriver_reconcile_runs_total", 0)
+        while (await metrics(self.server)).get("skydriver_reconcile_runs_total", 0) < runs + 2:  # a whole pass with all n
             await asyncio.sleep(0.2)
 
     async def reports(self, count: int, rate: float, ids: list[str] | None = None) -> None:
@@ -109,27 +125,28 @@ class Fleet:
         async def worker(w: int) -> None:
             for i in range(w, count, 4):
                 await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-                await pool[w].request("PATCH", f"/scan/manifest/{ids[i % len(ids)]}", bodies[i % len(bodies)])
+                await send(pool[w], "PATCH", f"/scan/manifest/{ids[i % len(ids)]}", bodies[i % len(bodies)])
 
         await asyncio.gather(*(worker(w) for w in range(4)))
         await pool.close()
 
     async def window(self, seconds: float, reports: int = 0) -> dict[str, float]:
         """CPU, emulator requests and reconcile passes over ``seconds`` (with ``reports`` PATCHes spread over it)."""
-        before_metrics, before_requests, before_cpu = await metrics(self.conn), len(list(self.emulator)), cpu_seconds(self.pid)
+        before_metrics, before_requests, before_cpu = await metrics(self.server), len(list(self.emulator)), cpu_seconds(self.pid)
         started = time.monotonic()
         if reports:
             await self.reports(reports, reports / seconds)
         await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
         cpu, elapsed = cpu_seconds(self.pid) - before_cpu, time.monotonic() - started
         requests = len(list(self.emulator)) - before_requests
-        after = await metrics(self.conn)
+        after = await metrics(self.server)
 
         def delta(name: str) -> float:
             return after.get(name, 0.0) - before_metrics.get(name, 0.0)
 
         return {"cpu": cpu, "elapsed": elapsed, "requests": requests, "passes": delta("skydriver_reconcile_runs_total"),
-                "pass_seconds": delta("skydriver_reconcile_duration_seconds_sum")}  # fmt: skip
+                "pass_seconds": delta("skydriver_reconcile_duration_seconds_sum"),
+                "timed": "skydriver_reconcile_duration_seconds_count" in after}  # fmt: skip
 
 
 async def main() -> None:
@@ -162,13 +179,14 @@ async def main() -> None:
                     busy = await fleet.window(args.window, reports=n_reports)
                     cpu_report = (busy["cpu"] - idle_rate * busy["elapsed"] - cpu_pass * busy["passes"]) / n_reports
                     share = idle_rate + cpu_pass / interval + n * cpu_report / REPORT_EVERY
+                    print(f"{n} scans: quiet {quiet}, busy {busy}", flush=True)
                     rows.append({
                         "scans": n, "calls_per_pass": quiet["requests"] / quiet["passes"],
-                        "seconds_per_pass": quiet["pass_seconds"] / quiet["passes"], "cpu_ms_per_pass": 1000 * cpu_pass,
+                        "seconds_per_pass": quiet["pass_seconds"] / quiet["passes"] if quiet["timed"] else None,
+                        "cpu_ms_per_pass": 1000 * cpu_pass,
                         "cpu_ms_per_report": 1000 * cpu_report, "idle_share": idle_rate, "steady_share": share,
                     })  # fmt: skip
             finally:
-                await fleet.conn.close()
                 await asyncio.to_thread(server.stop)
     print()
     print(f"idle (no scans): {100 * idle_rate:.2f}% of one core; steady state: RECONCILE_INTERVAL={interval:.0f} s, "
@@ -177,7 +195,8 @@ async def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         met = r["calls_per_pass"] <= GOALS["calls"] and r["steady_share"] < GOALS["share"]
-        print(f"| {r['scans']} | {r['calls_per_pass']:.1f} | {r['seconds_per_pass']:.3f} | {r['cpu_ms_per_pass']:.0f} | "
+        seconds = "n/a" if r["seconds_per_pass"] is None else f"{r['seconds_per_pass']:.3f}"  # a SkyDriver not timing passes
+        print(f"| {r['scans']} | {r['calls_per_pass']:.1f} | {seconds} | {r['cpu_ms_per_pass']:.0f} | "
               f"{r['cpu_ms_per_report']:.2f} | {100 * r['steady_share']:.2f}% | {'yes' if met else 'NO'} |")  # fmt: skip
 
 

@@ -197,6 +197,6 @@ class RescanHandler(BaseHandler):
 class ScanLogsHandler(BaseHandler):
     """/scan/SCAN_ID/logs: the last lines of the scanner server's or a starter's log."""
 
-    @operation("The last lines of the scanner server's or a starter's log (local scans)", (USER, SYSTEM), arguments=LogsArgs, response=ScanLogs)
+    @operation("The last lines of the scanner server's or a starter's log (local process or Kubernetes pod)", (USER, SYSTEM), arguments=LogsArgs, response=ScanLogs)
     async def get(self, scan_id: str, args: LogsArgs) -> None:
         self.write_json(await self.service.logs(scan_id, args.container, args.tail))
