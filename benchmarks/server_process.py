@@ -75,6 +75,7 @@ class SkyDriverProcess:
 
     data_dir: Path
     port: int = dataclasses.field(default_factory=free_port)
+    python_args: tuple[str, ...] = ()  # before ``-m skydriver``: e.g. ("-m", "cProfile", "-o", FILE) to profile it
     env: dict[str, str] = dataclasses.field(default_factory=dict)  # settings over the defaults below
     process: subprocess.Popen[bytes] | None = None
     pids: Processes | None = None
@@ -97,7 +98,7 @@ class SkyDriverProcess:
             env.pop(name, None)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "skydriver.log", "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "skydriver"], env=env, stdout=log, stderr=log)
+        self.process = subprocess.Popen([sys.executable, *self.python_args, "-m", "skydriver"], env=env, stdout=log, stderr=log)
         log.close()
         self._wait_until_serving()
         self.pids = self._find_database()

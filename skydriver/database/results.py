@@ -51,31 +51,39 @@ class ResultStore:
         """Store a result unless a final one is already there and this one is partial.
 
         One atomic upsert: a partial only matches a non-final document, so a final result is never replaced by a later
-        partial (which then finds the unique index in its way). The common case (no deleted flag) also matches only
-        not-deleted documents, so it needs no read afterwards. A GridFS file this write replaces is deleted after it.
+        partial (which then finds the unique index in its way). The common case (no deleted flag, no GridFS file to
+        replace) also matches only not-deleted documents without a file, so it needs no read before or after; any
+        other case finds the unique index in its way too and takes the slower path, which deletes the replaced file.
         """
-        before = await self.collection.find_one({"scan_id": scan_id}, {"_id": 0, "blob": 1})
         text = await self.blobs.fields(result_json, scan_id)
-        outcome = await self._put(scan_id, result_json, text, is_final)
-        # (two concurrent PUTs of one scan may both delete the file they saw, leaving the one between them behind)
-        await self.blobs.discard((before or {}) if outcome.accepted else text)
-        return outcome
-
-    async def _put(self, scan_id: str, result_json: bytes, text: dict[str, Any], is_final: bool) -> PutOutcome:
         fields = {**text, "is_final": is_final, "last_updated": dt.datetime.now(dt.UTC)}
-        selector: dict[str, Any] = {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
         stored = {"scan_id": scan_id, "is_final": is_final, "json": result_json}
         try:
             written = await self.collection.update_one(
-                {**selector, "is_deleted": False},  # an insert takes is_deleted from the selector
+                {**self._selector(scan_id, is_final), "is_deleted": False, "blob": None},  # an insert takes both
                 {"$set": fields, "$setOnInsert": {"scan_deleted": False}},
                 upsert=True,
             )
             return PutOutcome({**stored, "is_deleted": False}, True, written.upserted_id is not None)
         except DuplicateKeyError:
-            pass  # a final result is there already, or the result was deleted
-        if (await self.collection.update_one({**selector, "is_deleted": True}, {"$set": fields})).matched_count:
-            return PutOutcome({**stored, "is_deleted": True}, True, False)
+            pass  # a final result is there already, the result was deleted, or it is a GridFS file
+        before = await self.collection.find_one({"scan_id": scan_id}, {"_id": 0, "blob": 1}) or {}
+        outcome = await self._replace(scan_id, stored, fields, is_final)
+        # (two concurrent PUTs of one scan may both delete the file they saw, leaving the one between them behind)
+        await self.blobs.discard(before if outcome.accepted else text)
+        return outcome
+
+    @staticmethod
+    def _selector(scan_id: str, is_final: bool) -> dict[str, Any]:
+        return {"scan_id": scan_id} if is_final else {"scan_id": scan_id, "is_final": {"$ne": True}}
+
+    async def _replace(self, scan_id: str, stored: dict[str, Any], fields: dict[str, Any], is_final: bool) -> PutOutcome:
+        """The upsert's other cases, the document's deleted flag either way; ``accepted`` False when a partial met a
+        final result."""
+        selector = self._selector(scan_id, is_final)
+        for deleted in (False, True):
+            if (await self.collection.update_one({**selector, "is_deleted": deleted}, {"$set": fields})).matched_count:
+                return PutOutcome({**stored, "is_deleted": deleted}, True, False)
         current = await self.get(scan_id)
         assert current is not None
         return PutOutcome(current, False, False)
