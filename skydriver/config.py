@@ -159,6 +159,19 @@ class Settings:
         "seconds a connection may take to send a request's headers (idle keep-alive connections included)", ge=1.0,
     )  # fmt: skip
     body_timeout: float = setting("SKYDRIVER_BODY_TIMEOUT", 300.0, "seconds a client may take to send a request's body", ge=1.0)
+    body_workers: int = setting(
+        "SKYDRIVER_BODY_WORKERS", 2, "processes that parse and check request bodies over 1 MiB (large results) off the event loop", ge=1
+    )
+    render_workers: int = setting(
+        "SKYDRIVER_RENDER_WORKERS", 2, "processes that make result summaries, sky maps and FITS files off the event loop", ge=1
+    )
+    render_queue: int = setting(
+        "SKYDRIVER_RENDER_QUEUE", 8,
+        "summaries, sky maps and FITS files that may wait for a render process; more get 503 + `Retry-After`", ge=0,
+    )  # fmt: skip
+    render_cache_mb: int = setting(
+        "SKYDRIVER_RENDER_CACHE_MB", 64, "memory for the latest summaries, sky maps and FITS files (each made once per result version)", ge=0
+    )
 
     # --- database
     data_dir: Annotated[Path, AfterValidator(Path.absolute)] = setting(

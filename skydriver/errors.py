@@ -20,6 +20,17 @@ class SkyDriverError(Exception):
     def message(self) -> str:
         return str(self)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as built (subclasses take other constructor arguments): errors come back from worker processes."""
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[SkyDriverError], args: tuple[object, ...], state: dict[str, object]) -> SkyDriverError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # the client's input
@@ -164,6 +175,14 @@ class ServiceUnavailable(SkyDriverError):
 
 class UploadsBusy(ServiceUnavailable):
     """The caller's role is already sending as many large bodies as it may (SKYDRIVER_LARGE_UPLOADS_PER_ROLE)."""
+
+
+class WorkersBusy(ServiceUnavailable):
+    """The worker processes for large bodies or sky maps are all busy and their queue is full."""
+
+
+class WorkersFailed(ServiceUnavailable):
+    """A worker process died while it held this request's job (killed, out of memory)."""
 
 
 class DockerTagSourceUnavailable(ServiceUnavailable):

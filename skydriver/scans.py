@@ -26,7 +26,6 @@ from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import LaunchedScan, Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
 from .models import MAX_CONDOR_CLUSTERS, ManifestPatch, RescanOverrides, ScanCreate, ScanListArgs
-from .results.validation import validate_skyscan_result
 from .scan_list import list_scans
 from .scan_request_checks import check_reco_algo, resolve_clusters
 from .scan_status import status_view
@@ -371,11 +370,10 @@ class ScanService:
             self.metrics.progress_reports.inc()
         return manifest_json(doc, None, self.settings)
 
-    async def put_result(self, scan_id: str, skyscan_result: dict[str, Any], is_final: bool, non_finite: bool) -> bytes:
-        """Validate against HEALPix geometry, store atomically (a final is never replaced by a partial)."""
+    async def put_result(self, scan_id: str, stored: bytes, is_final: bool) -> bytes:
+        """Store a result text, already checked against HEALPix geometry and encoded, atomically (a final is never
+        replaced by a partial)."""
         manifest = await self.database.manifests.get(scan_id)
-        validate_skyscan_result(skyscan_result)
-        stored = json_codec.dumps(skyscan_result, non_finite)
         outcome = await self.database.results.put(scan_id, stored, is_final)
         self.metrics.results.labels("final" if is_final else "partial").inc()
         self.metrics.result_bytes.inc(len(stored))

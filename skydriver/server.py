@@ -26,9 +26,11 @@ from .reconcile import reconcile_forever
 from .rest.base import MAX_HEAD_BYTES
 from .rest.routes import add_routes
 from .rest.uploads import UploadSlots
+from .results.renders import WORKER_MODULES, Renders
 from .scan_watch import ScanWatcher
 from .scans import ScanService
 from .teardown import TeardownLoop
+from .workers import WorkerPool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class SkyDriver:
     service: ScanService
     rest: RestServer
     port: int
+    body_workers: WorkerPool
+    renders: Renders
     background: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
 
     @property
@@ -75,6 +79,8 @@ class SkyDriver:
         await asyncio.sleep(0)  # let the open event streams end their responses
         await stop_tasks(self.background)
         await self.rest.stop()
+        self.body_workers.close()
+        self.renders.pool.close()
         if self.launcher:
             await self.launcher.close()
         await self.database.close()
@@ -126,6 +132,10 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             metrics=Metrics(),
         )
         readiness = Readiness(database, settings.launcher)
+        # large bodies hold an upload slot (large_uploads_per_role for each of the 3 roles): never refused here
+        body_workers = WorkerPool("body", settings.body_workers, settings.large_uploads_per_role * 3, ("skydriver.rest.bodies",))
+        renders = Renders(WorkerPool("render", settings.render_workers, settings.render_queue, WORKER_MODULES),
+                          settings.render_cache_mb * 1024 * 1024)  # fmt: skip
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(
             service=service,
@@ -133,6 +143,8 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             max_body_bytes=settings.max_body_bytes,
             uploads=UploadSlots(settings.large_uploads_per_role),
             readiness=readiness,
+            body_workers=body_workers,
+            renders=renders,
         )
         # no rest_tools route stats: they keep latencies per URL path (one entry per scan id, never freed), compute
         # quantiles on every request, and answer 503 at random when slow, which an alert POST must never get
@@ -143,7 +155,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
     except BaseException:
         await database.close()
         raise
-    driver = SkyDriver(settings, database, launcher, service, rest, port)
+    driver = SkyDriver(settings, database, launcher, service, rest, port, body_workers, renders)
     loops: dict[str, Coroutine[Any, Any, None]] = {
         "database-health": database.health.watch(),
         "teardown": TeardownLoop(settings, database, launcher, service.metrics).run_forever(),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ import pytest
 from examples.sample_data import PRODUCTION_RESULT
 from skydriver.database import blobs
 from skydriver.database.blobs import INLINE_MAX_BYTES
+from skydriver.rest.uploads import LARGE_BODY_BYTES
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
@@ -75,3 +78,54 @@ async def test_a_twenty_megabyte_event_is_stored_whole(user: HttpClient, modern_
     scan_id = created.json()["scan_id"]
     manifest = await user.get(f"/scan/manifest/{scan_id}")
     assert manifest.status == 200 and manifest.json()["event_i3live_json_dict"] == event
+
+
+def nan_result_over_a_mebibyte() -> bytes:
+    """A valid result of ~1.2 MB holding bare NaN tokens (as the Skymap Scanner's encoder writes them), compact."""
+    real = json.loads(PRODUCTION_RESULT.read_text())
+    finest = real["nside-512"]
+    llh = [row[1] for row in finest["data"]]
+    rows = [[pixel, math.nan if pixel % 7 == 0 else round(llh[pixel % len(llh)], 6), 17000.5, 20000.25] for pixel in range(30_000)]
+    entry = {"columns": finest["columns"], "metadata": finest["metadata"], "data": rows}
+    return json.dumps({"nside-512": entry}, separators=(",", ":")).encode()
+
+
+async def test_a_small_get_is_answered_while_a_large_body_is_parsed(
+    driver: SkyDriver, user: HttpClient, system: HttpClient, modern_event: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body over 1 MiB is parsed and checked in a worker process: the event loop answers other requests meanwhile,
+    and the result comes back byte for byte, NaN tokens and all."""
+    scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
+    result = nan_result_over_a_mebibyte()
+    assert len(result) > LARGE_BODY_BYTES
+    pool, parse = driver.body_workers, driver.body_workers.run
+    parsing, release = asyncio.Event(), asyncio.Event()
+
+    async def held_parse(*args: Any) -> Any:
+        parsing.set()
+        await release.wait()  # the job is held until the test has had its answer: only an event loop left free gives it
+        return await parse(*args)
+
+    monkeypatch.setattr(pool, "run", held_parse)
+    put = asyncio.ensure_future(system.request("PUT", f"/scan/result/{scan_id}", raw=b'{"skyscan_result":' + result + b',"is_final":false}'))
+    await asyncio.wait([put, asyncio.ensure_future(parsing.wait())], return_when=asyncio.FIRST_COMPLETED)
+    assert parsing.is_set(), f"the body was not handed to the worker pool: {put.result()}"
+    manifest = await user.get(f"/scan/manifest/{scan_id}", query={"include_event": "false"})
+    assert manifest.status == 200 and not put.done()
+    release.set()
+    assert (await put).status == 200
+    got = await user.get(f"/scan/result/{scan_id}")
+    assert got.status == 200 and skyscan_result_bytes(got.body) == result
+
+
+async def test_bad_input_in_a_large_body_is_a_400_naming_it(driver: SkyDriver, user: HttpClient, system: HttpClient, modern_event: dict) -> None:
+    """Errors found in a worker process come back as the same 400s (a 64-bit overflow, a bad pixel)."""
+    scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
+    result = nan_result_over_a_mebibyte()
+    too_big = result.replace(b'"run_id":136766', b'"run_id":99999999999999999999', 1)
+    answer = await system.request("PUT", f"/scan/result/{scan_id}", raw=b'{"skyscan_result":' + too_big + b',"is_final":false}')
+    assert answer.status == 400 and "skyscan_result" in answer.json()["error"] and "64-bit" in answer.json()["error"], answer
+    out_of_range = result.replace(b"[0,", b"[3145728,", 1)  # nside 512 has 3,145,728 pixels
+    answer = await system.request("PUT", f"/scan/result/{scan_id}", raw=b'{"skyscan_result":' + out_of_range + b',"is_final":false}')
+    assert answer.status == 400 and "pixel index 3145728 out of range" in answer.json()["error"], answer
+    assert (await user.get(f"/scan/result/{scan_id}")).body == b"{}"

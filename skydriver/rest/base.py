@@ -29,7 +29,6 @@ from ..errors import (
     BadRequest,
     BodyTooLarge,
     HeadersTooLarge,
-    IntegerOutOfRange,
     MethodNotAllowed,
     ServiceUnavailable,
     SkyDriverError,
@@ -39,7 +38,10 @@ from ..errors import (
 from ..logs import REQUEST_ID, SCAN_ID
 from ..models import SCAN_ID_PATTERN, NoArgs
 from ..readiness import Readiness
+from ..results.renders import Renders
 from ..scans import ScanService
+from ..workers import WorkerPool
+from .bodies import describe_validation_error, model_body, parse_object
 from .uploads import LARGE_BODY_BYTES, RETRY_AFTER_SECONDS, UploadSlots
 
 LOGGER = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Operation:
     response: type[pydantic.BaseModel] | None = None  # None: a binary body of ``media_type``
     media_type: str = "application/json"
     header: Header | None = None
+    parse_body: Callable[[bytes], Any] | None = None  # the body's bytes -> what the method takes (default: ``body``)
 
 
 def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -83,7 +86,7 @@ def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable
             scan_ids = [checked_scan_id(arg) for arg in path_args]
             if scan_ids:
                 SCAN_ID.set(scan_ids[0])  # every log line of this request names its scan
-            values = self.body_model(op.body) if op.body else self.arguments(op.arguments)
+            values = await self.parsed_body(op) if op.body else self.arguments(op.arguments)
             if op.header:
                 self.check_header(op.header)
             async with self.service.database.health.guard():  # 503 at once while the database is down
@@ -94,22 +97,6 @@ def operation(summary: str, roles: tuple[str, ...], **declared: Any) -> Callable
         return guarded
 
     return decorate
-
-
-def describe_validation_error(exc: pydantic.ValidationError) -> str:
-    """pydantic's errors as "argument 'x': reason" lines, naming every bad argument."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        loc = [str(p) for p in error["loc"]]
-        # drop pydantic's union-branch names (e.g. "dict[str,int]") from the location
-        loc = [p for p in loc if not any(ch in p for ch in "[]()")] or ["body"]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown argument"
-        elif error["type"] == "missing":
-            message = "required argument is missing"
-        parts.append(f"argument '{loc[0]}'{'' if len(loc) == 1 else ' at ' + '.'.join(loc[1:])}: {message}")
-    return "; ".join(dict.fromkeys(parts))
 
 
 def error_status(exc: BaseException | None, default: int) -> int:
@@ -147,7 +134,7 @@ class BaseHandler(RestHandler):
 
     def initialize(  # type: ignore[override]
         self, service: ScanService, role_mapping: Any, max_body_bytes: int, uploads: UploadSlots, readiness: Readiness,
-        route_template: str, **kwargs: Any,
+        route_template: str, body_workers: WorkerPool, renders: Renders, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().initialize(**kwargs)
         self.service = service
@@ -156,6 +143,8 @@ class BaseHandler(RestHandler):
         self.role_mapping = role_mapping
         self.max_body_bytes = max_body_bytes
         self.uploads = uploads
+        self.body_workers = body_workers
+        self.renders = renders
         self._upload_role: str | None = None
         self._body: tuple[dict[str, Any], bool] | None = None
         self._chunks: list[bytes] = []
@@ -263,18 +252,7 @@ class BaseHandler(RestHandler):
     def json_body(self) -> tuple[dict[str, Any], bool]:
         """The body as a dict, and whether it held NaN/Infinity tokens."""
         if self._body is None:
-            if not self.body_bytes.strip():
-                self._body = {}, False
-            else:
-                try:
-                    value, non_finite = json_codec.loads(self.body_bytes)
-                except IntegerOutOfRange as exc:
-                    if exc.path and isinstance(exc.path[0], str):
-                        raise ArgumentError(exc.path[0], str(exc)) from None
-                    raise
-                if not isinstance(value, dict):
-                    raise BadRequest(f"body must be a JSON object, not {type(value).__name__}")
-                self._body = value, non_finite
+            self._body = parse_object(self.body_bytes)
         return self._body
 
     def arguments(self, model: type[M]) -> M:
@@ -300,10 +278,18 @@ class BaseHandler(RestHandler):
         if value is not None and not 1 <= len(value) <= header.max_length:
             raise BadRequest(f"header '{header.name}': must be 1-{header.max_length} characters")
 
-    def body_model(self, model: type[M]) -> M:
+    async def parsed_body(self, op: Operation) -> Any:
+        """The body as the operation takes it; a large one (which took an upload slot) is parsed in a worker process,
+        so that the event loop goes on answering other requests meanwhile."""
         if self.request.query_arguments:
             raise BadRequest(f"unexpected query arguments: {', '.join(self.request.query_arguments)}")
-        return model.model_validate(self.json_body()[0])
+        if op.parse_body is not None:
+            parse, args = op.parse_body, (self.body_bytes,)
+        else:
+            parse, args = model_body, (op.body, self.body_bytes)
+        if len(self.body_bytes) > LARGE_BODY_BYTES:
+            return await self.body_workers.run(parse, *args)
+        return parse(*args)
 
     def on_finish(self) -> None:
         self._give_back_upload()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from .. import __version__, json_codec, storable
 from ..auth import SYSTEM, USER
 from ..errors import ArgumentError
@@ -30,6 +28,9 @@ from ..models import (
     SkymapArgs,
     SkymapFitsArgs,
 )
+from ..results.renders import Kind
+from ..results.renders import Request as RenderRequest
+from ..scans import StoredResult
 from .base import BaseHandler, Header, operation
 
 IDEMPOTENCY_KEY = Header("Idempotency-Key", 200, "makes a retried POST return the scan the first one created")
@@ -102,50 +103,48 @@ class ScanHandler(BaseHandler):
         self.write_json(await self.service.get_manifest_and_result(scan_id, args.include_deleted))
 
 
-class ResultSummaryHandler(BaseHandler):
+class RenderHandler(BaseHandler):
+    """What the result routes below share: outputs of the stored result, made by ``Renders`` (worker processes, each
+    version once; 503 + Retry-After when they are all busy)."""
+
+    async def render(self, scan_id: str, include_deleted: bool, kind: Kind, flat_nside: int | None = None) -> tuple[StoredResult, bytes]:
+        stored = await self.service.get_stored_result(scan_id, include_deleted)
+        request = RenderRequest(kind, flat_nside, stored.scan_id, __version__, stored.scanner_image_tag, stored.reco_algo,
+                                tuple(sorted(stored.requested_nsides.items())))  # fmt: skip
+        return stored, await self.renders.get(request, stored.json)
+
+
+class ResultSummaryHandler(RenderHandler):
     """/scan/SCAN_ID/result/summary: best fit, pixel counts, contour areas and lines (409 before the first result)."""
 
     @operation("Best fit, pixel counts, contour areas and lines", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=ResultSummary)
     async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
-        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
-        from ..results.analysis import analyse  # healpy is slow to import: only when a summary is asked for
-
-        analysis = await asyncio.to_thread(analyse, stored.json)
-        self.write_json(analysis.summary_json)
+        self.write_json((await self.render(scan_id, args.include_deleted, "summary"))[1])
 
 
-class SkymapHandler(BaseHandler):
+class SkymapHandler(RenderHandler):
     """/scan/SCAN_ID/skymap.png: the current result drawn (full sky, or zoom=true on the best fit; 409 before the
     first result)."""
 
     @operation("Sky map of the current result", (USER, SYSTEM), arguments=SkymapArgs, media_type="image/png")
     async def get(self, scan_id: str, args: SkymapArgs) -> None:
-        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
-        from ..results.analysis import analyse  # healpy and matplotlib are slow to import: only when a map is asked for
-        from ..results.skymap import render_png
-
-        png = await asyncio.to_thread(lambda: render_png(analyse(stored.json), args.zoom))
+        _, png = await self.render(scan_id, args.include_deleted, "png-zoom" if args.zoom else "png")
         self.set_header("Content-Type", "image/png")
         self.write(png)
 
 
-class SkymapFitsHandler(BaseHandler):
+class SkymapFitsHandler(RenderHandler):
     """/scan/SCAN_ID/skymap.fits: the current result as a multi-order HEALPix FITS file (or flat=NSIDE: a
     single-resolution one); 409 before the first result."""
 
     @operation("HEALPix FITS map of the current result (multi-order, or flat=NSIDE)", (USER, SYSTEM), arguments=SkymapFitsArgs,
                media_type="application/fits")
     async def get(self, scan_id: str, args: SkymapFitsArgs) -> None:
-        stored = await self.service.get_stored_result(scan_id, args.include_deleted)
-        from ..results.analysis import analyse  # healpy and astropy are slow to import: only when a file is asked for
-        from ..results.skymap_fits import Provenance, flat_fits, multi_order_fits
-
-        provenance = Provenance(stored.scan_id, __version__, stored.scanner_image_tag, stored.reco_algo, stored.requested_nsides)
         if args.flat is None:
-            fits = await asyncio.to_thread(lambda: multi_order_fits(analyse(stored.json), provenance))
+            stored, fits = await self.render(scan_id, args.include_deleted, "fits")
             name = f"{stored.scan_id}.multiorder.fits"
         else:
-            fits = await asyncio.to_thread(lambda: flat_fits(analyse(stored.json), provenance, args.flat))
+            stored, fits = await self.render(scan_id, args.include_deleted, "fits-flat", args.flat)
             name = f"{stored.scan_id}.nside_{args.flat}.fits"
         self.set_header("Content-Type", "application/fits")
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..auth import SYSTEM
 from ..models import Manifest, ManifestPatch, Result, ResultPut
 from .base import operation
+from .bodies import ResultText, result_body
 from .public import ManifestHandler, ResultHandler
 
 
@@ -17,8 +18,10 @@ class ManifestReportHandler(ManifestHandler):
 
 
 class ResultReportHandler(ResultHandler):
-    """PUT /scan/result/SCAN_ID: a partial or the final result."""
+    """PUT /scan/result/SCAN_ID: a partial or the final result (checked and encoded with the body, in a worker process
+    when large)."""
 
-    @operation("Scanner's partial or final result: skyscan_result (skyreader format) and is_final", (SYSTEM,), body=ResultPut, response=Result)
-    async def put(self, scan_id: str, body: ResultPut) -> None:
-        self.write_json(await self.service.put_result(scan_id, body.skyscan_result, body.is_final, self.json_body()[1]))
+    @operation("Scanner's partial or final result: skyscan_result (skyreader format) and is_final", (SYSTEM,), body=ResultPut,
+               response=Result, parse_body=result_body)  # fmt: skip
+    async def put(self, scan_id: str, body: ResultText) -> None:
+        self.write_json(await self.service.put_result(scan_id, body.skyscan_result, body.is_final))

@@ -1,7 +1,8 @@
 """A stored result read once into what its summary, sky map and FITS file need, cached per result version.
 
-Plotting clients poll the summary and the map while a scan runs; the result changes only with each PUT, so the
-work (decoding, contours: ~75 ms for a 3,590-pixel result) is done once per distinct result text.
+A render process is asked for the summary, the map and the FITS file of the same result in turn; the work
+(decoding, contours: ~75 ms for a 3,590-pixel result, seconds for a million pixels) is done once per result text.
+The outputs themselves are kept by ``renders`` in SkyDriver's process.
 """
 
 import dataclasses
@@ -9,11 +10,13 @@ import functools
 import json
 from typing import Any
 
+from .. import json_codec
 from .pixels import NsidePixels, llh_pixels
 from .summary import summarize_pixels
 
-CACHED_VERSIONS = 16
-"""Distinct result texts kept analysed (each ~1 MB: the text as the key plus its pixels)."""
+CACHED_VERSIONS = 2
+"""Distinct result texts kept analysed: each is the text (the key) plus its pixels, ~1 MB for a production result
+but ~60 MB for a million pixels at nside 2048."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +36,7 @@ def analyse(result_json: bytes) -> ResultAnalysis:
 
     Blocking (numpy, scipy): call it from a worker thread, not on the event loop.
     """
-    result = json.loads(result_json)  # the standard decoder reads bare NaN, as the scanner may send it
+    result, _ = json_codec.loads(result_json)  # orjson, or the standard decoder for bare NaN (as the scanner may send)
     levels = llh_pixels(result)
     summary = summarize_pixels(levels)
     metadata = dict(next(iter(result.values()))["metadata"]) if result else {}

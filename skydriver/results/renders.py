@@ -1,0 +1,108 @@
+"""Summaries, PNG sky maps and FITS files of stored results: made in worker processes, each one once per version.
+
+Plotting clients and dashboards poll the same map while a scan runs, and several may ask at once. The last outputs
+are kept (by the result text's digest and what was asked, up to a byte budget), and requests for an output being
+made wait for that one job instead of starting their own. What is made runs in the ``WorkerPool`` (bounded: a full
+queue is a 503), so neither the event loop nor memory grows with the number of requests.
+
+This module stays light to import: healpy, matplotlib and astropy are imported by the worker processes only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import hashlib
+from typing import Literal
+
+from ..workers import WorkerPool
+
+Kind = Literal["summary", "png", "png-zoom", "fits", "fits-flat"]
+WORKER_MODULES = ("skydriver.results.analysis", "skydriver.results.skymap", "skydriver.results.skymap_fits")
+DIGEST_ON_LOOP_BYTES = 1024 * 1024  # a larger text is hashed in a thread (hashlib lets go of the GIL)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What to make of a result: ``kind``, the nside of a flat FITS file, and the scan's provenance (FITS header)."""
+
+    kind: Kind
+    flat_nside: int | None = None
+    scan_id: str = ""
+    skydriver_version: str = ""
+    scanner_image_tag: str = ""
+    reco_algo: str = ""
+    requested_nsides: tuple[tuple[str, int], ...] = ()
+
+
+def make(request: Request, result_json: bytes) -> bytes:
+    """The output for a validated result text (in a worker process: imports healpy, matplotlib, astropy)."""
+    from .analysis import analyse
+
+    analysis = analyse(result_json)
+    if request.kind == "summary":
+        return analysis.summary_json
+    if request.kind in ("png", "png-zoom"):
+        from .skymap import render_png
+
+        return render_png(analysis, request.kind == "png-zoom")
+    from .skymap_fits import Provenance, flat_fits, multi_order_fits
+
+    provenance = Provenance(request.scan_id, request.skydriver_version, request.scanner_image_tag, request.reco_algo,
+                            dict(request.requested_nsides))  # fmt: skip
+    if request.kind == "fits":
+        return multi_order_fits(analysis, provenance)
+    assert request.flat_nside is not None
+    return flat_fits(analysis, provenance, request.flat_nside)
+
+
+class Renders:
+    """Outputs of results, made in ``pool``, the latest kept up to ``cache_bytes``."""
+
+    def __init__(self, pool: WorkerPool, cache_bytes: int):
+        self.pool = pool
+        self.cache_bytes = cache_bytes
+        self._done: collections.OrderedDict[tuple[bytes, Request], bytes] = collections.OrderedDict()
+        self._held = 0
+        self._making: dict[tuple[bytes, Request], asyncio.Future[bytes]] = {}
+        self.made = 0  # outputs made; and requests that waited for one being made: what the sharing saves
+        self.joined = 0
+
+    async def get(self, request: Request, result_json: bytes) -> bytes:
+        if len(result_json) <= DIGEST_ON_LOOP_BYTES:
+            digest = hashlib.sha1(result_json).digest()
+        else:
+            digest = await asyncio.to_thread(lambda: hashlib.sha1(result_json).digest())
+        key = (digest, request)
+        if (output := self._done.get(key)) is not None:
+            self._done.move_to_end(key)
+            return output
+        if (making := self._making.get(key)) is not None:
+            self.joined += 1
+            return await asyncio.shield(making)
+        making = self._making[key] = asyncio.get_running_loop().create_future()
+        try:
+            output = await self.pool.run(make, request, result_json)
+        except asyncio.CancelledError:
+            making.cancel()
+            raise
+        except Exception as exc:
+            making.set_exception(exc)
+            making.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._making[key]
+        making.set_result(output)
+        self.made += 1
+        self._keep(key, output)
+        return output
+
+    def _keep(self, key: tuple[bytes, Request], output: bytes) -> None:
+        if len(output) > self.cache_bytes:
+            return
+        self._done[key] = output
+        self._held += len(output)
+        while self._held > self.cache_bytes:
+            _, dropped = self._done.popitem(last=False)
+            self._held -= len(dropped)
