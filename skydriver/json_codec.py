@@ -123,7 +123,7 @@ def splice(document: dict[str, Any], raw_fields: dict[str, bytes]) -> bytes:
     parts = [head[:-1]]
     separator = b"," if len(head) > 2 else b""
     for key, raw in raw_fields.items():
-        parts.append(separator + orjson.dumps(key) + b":" + raw)
+        parts += (separator + orjson.dumps(key) + b":", raw)  # the raw text copied once, by the join
         separator = b","
     parts.append(b"}")
     return b"".join(parts)

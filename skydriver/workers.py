@@ -6,8 +6,8 @@ memory (the modules it imports) and a copy of its input and output through a pip
 
 Each pool runs at most ``processes`` jobs and holds at most ``queue`` more waiting; a job beyond that is refused at
 once with WorkersBusy (503 + Retry-After) rather than piling up work and memory. Processes start on first use, by
-``spawn`` (never fork a process running an event loop and the database driver's threads), and import the modules
-their jobs use while starting.
+``spawn`` (never fork a process running an event loop and the database driver's threads), import the modules
+their jobs use while starting, and run at a lower priority than SkyDriver's own process.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import concurrent.futures
 import importlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -26,9 +27,11 @@ from .errors import WorkersBusy, WorkersFailed
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_SECONDS = 5
+WORKER_NICENESS = 10  # on a busy machine the event loop's process gets the CPU first: small requests stay quick
 
 
-def _import_modules(modules: tuple[str, ...]) -> None:
+def _start_worker(modules: tuple[str, ...]) -> None:
+    os.nice(WORKER_NICENESS)
     for module in modules:
         importlib.import_module(module)
 
@@ -47,7 +50,7 @@ class WorkerPool:
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_import_modules,
+                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                 initargs=(self.preload,),
             )  # fmt: skip
         return self._executor
