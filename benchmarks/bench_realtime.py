@@ -27,9 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
 
@@ -40,38 +38,13 @@ from skydriver.config import Settings  # noqa: E402
 from skydriver.database import open_database  # noqa: E402
 from skydriver.database.backlog import LeaseOwner  # noqa: E402
 from skydriver.database.manifests import now  # noqa: E402
-from skydriver.launchers import LaunchedScan, Launcher, LaunchPlan, ScanRequest, ScanState, plan_for  # noqa: E402
 from skydriver.server import SkyDriver, start  # noqa: E402
+from tests.recording_launcher import RecordingLauncher  # noqa: E402
 
 NORMAL_EVENT = EVENTS_DIR / "event_HESE_2017-11-28.json"
 LAUNCH_INTERVAL = 1.0
 POLL = 0.02  # seconds between GETs of an alert's manifest
 LEASE = dt.timedelta(seconds=150)
-
-
-class RecordingLauncher(Launcher):
-    """Notes when ``start`` is called for each scan and starts nothing."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.started_at: dict[str, float] = {}
-
-    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
-        return dict(registry)
-
-    def plan(self, scan: ScanRequest) -> LaunchPlan:
-        return plan_for(None, scan)
-
-    async def start(self, scan: ScanRequest) -> dict[str, Any]:
-        self.started_at[scan.scan_id] = time.perf_counter()
-        return {}
-
-    async def poll(self, scan: LaunchedScan) -> ScanState:
-        return ScanState.RUNNING
-
-    async def stop(self, scan: LaunchedScan) -> None:
-        pass
 
 
 @dataclasses.dataclass

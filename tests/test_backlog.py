@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from skydriver.backlog_runner import BacklogRunner
 from skydriver.database.backlog import CLAIM_FIELDS, LAUNCH_ORDER, LeaseOwner, at_or_above
-from skydriver.launchers import LaunchedScan, Launcher, LaunchPlan, ScanRequest, ScanState, plan_for
 from skydriver.server import SkyDriver, stop_tasks
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
+from tests.recording_launcher import RecordingLauncher
 
 LEASE = dt.timedelta(seconds=60)
 NEVER = 3600.0  # seconds: a poll or rate limit no test waits for
@@ -109,31 +109,6 @@ async def test_an_alerts_claim_reads_the_index_not_the_waiting_scans(driver: Sky
     plan = await backlog.collection.find(at_or_above(100), CLAIM_FIELDS).sort(LAUNCH_ORDER).explain()
     winning = str(plan["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in winning and "COLLSCAN" not in winning, winning
-
-
-class RecordingLauncher(Launcher):
-    """Records which scans were started, in order; starts nothing (what is tested is when SkyDriver calls it)."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-
-    def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
-        return dict(registry)
-
-    def plan(self, scan: ScanRequest) -> LaunchPlan:
-        return plan_for(None, scan)
-
-    async def start(self, scan: ScanRequest) -> dict[str, Any]:
-        self.started.append(scan.scan_id)
-        return {}
-
-    async def poll(self, scan: LaunchedScan) -> ScanState:
-        return ScanState.RUNNING
-
-    async def stop(self, scan: LaunchedScan) -> None:
-        pass
 
 
 class WatchedWake(asyncio.Event):
