@@ -12,6 +12,7 @@ does not wait for the next poll.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -20,7 +21,6 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.backlog import LeaseOwner
-from .database.manifests import now
 from .errors import DatabaseUnavailable, ScanNotFound
 from .launchers import Launcher, LaunchError
 from .logs import about_scan
@@ -82,30 +82,21 @@ class BacklogRunner:
             LOGGER.warning("backlog entry for unknown scan %s dropped", scan_id)
             await self.database.backlog.remove(scan_id)
             return
-        # waiting -> launching is the one transition a concurrent DELETE can also take (waiting -> stopped)
-        claimed = await self.database.manifests.update(
-            scan_id,
-            {"launch.status": "launching", "launch.attempts": entry["attempts"], "launch.launcher": self.launcher.name},
-            condition={"is_deleted": False, "launch.status": {"$in": ["waiting", "launching"]}},
-        )
-        if claimed is None:
+        if not await self.database.manifests.claim_for_launch(scan_id, entry["attempts"], self.launcher.name):
             LOGGER.info("scan %s was deleted before launch; dropped from the backlog", scan_id)
             await self.database.backlog.remove(scan_id)
             return
         scan = scan_request(manifest, self.skydriver_address)
-        plan = self.launcher.plan(scan)
-        await self.database.manifests.update(
-            scan_id, {"scanner_server_args": plan.scanner_server_args, "tms_args": plan.tms_args, "env_vars": plan.env_vars}
-        )
+        await self.database.manifests.record_launch_plan(scan_id, **dataclasses.asdict(self.launcher.plan(scan)))
         self._last_launch = time.monotonic()
         try:
             state = await asyncio.wait_for(self.launcher.start(scan), self.settings.launch_timeout)
         except Exception as exc:  # a launch failure of any kind is recorded, never lost
             await self._failed(scan_id, entry["attempts"], exc)
             return
-        await self.database.manifests.update(
-            scan_id, {"launch.status": "launched", "launch.state": state, "launch.reason": None, "times.launched": now()}
-        )
+        if not await self.database.manifests.mark_launched(scan_id, state):  # another runner took its lease meanwhile
+            LOGGER.warning("scan %s: launched here, but no longer marked launching; left as it is", scan_id)
+            return
         await self.database.backlog.remove(scan_id)
         self.metrics.launches.labels("launched").inc()
         if (waited := seconds_since(manifest.get("created"))) is not None:
@@ -118,15 +109,12 @@ class BacklogRunner:
         if retryable and attempts < self.settings.launch_max_attempts:
             delay = self.settings.launch_retry_backoff * 2 ** (attempts - 1)
             LOGGER.warning("scan %s: launch attempt %d failed (%s); retrying in %.0fs", scan_id, attempts, reason, delay)
-            await self.database.manifests.update(scan_id, {"launch.status": "waiting", "launch.reason": reason})
+            await self.database.manifests.schedule_retry(scan_id, reason)
             await self.database.backlog.retry_later(scan_id, delay)
             self.metrics.launches.labels("retry").inc()
             return
         self.metrics.launches.labels("failed").inc()
         LOGGER.error("scan %s: launch failed after %d attempt(s): %s", scan_id, attempts, reason)
-        await self.database.manifests.update(
-            scan_id, {"launch.status": "failed", "launch.reason": f"launch failed after {attempts} attempt(s): {reason}"}
-        )
         # whatever part of it may have started is removed by the teardown loop
-        await self.database.manifests.schedule_teardown(scan_id, dt.datetime.now(dt.UTC))
+        await self.database.manifests.mark_launch_failed(scan_id, f"launch failed after {attempts} attempt(s): {reason}")
         await self.database.backlog.remove(scan_id)

@@ -16,6 +16,7 @@ from scanner_client.job_states import MAX_HOLD_REASON_CHARS, MAX_HOLD_REASONS
 from scanner_client.memory_size import request_memory_mb
 from scanner_client.nsides import progression_from_json
 
+from .database.records import LaunchStatus
 from .json_codec import INT64_MAX, INT64_MIN
 from .scan_status import STATE_CODES, STATE_GROUPS
 from .storable import MAX_FREE_FORM_BYTES, check_depth, check_free_form
@@ -316,11 +317,11 @@ class CondorCluster(BaseModel):
     hold_reasons: dict[str, int] | None = Field(None, description="held jobs per HTCondor hold reason, most common first")
 
 
-class LaunchStatus(BaseModel):
+class Launch(BaseModel):
     """SkyDriver's own record of launching and tearing down (an addition to the contract's Manifest)."""
 
     launcher: str
-    status: Literal["waiting", "launching", "launched", "failed", "stopping", "stopped"]
+    status: LaunchStatus
     reason: str | None = None
     attempts: int = 0
 
@@ -379,7 +380,7 @@ class Manifest(BaseModel):
     complete: bool
     docker_tag: str
     skydriver_version: str | None = Field(None, description="the SkyDriver version that accepted the scan (provenance)")
-    launch: LaunchStatus
+    launch: Launch
     status: ScanStatus
     rescan_of: str | None = Field(None, description="the scan this one repeats (POST /scan/SCAN_ID/actions/rescan)")
     replaced_by: str | None = Field(None, description="the latest rescan of this scan")

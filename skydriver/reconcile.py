@@ -20,6 +20,7 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.manifests import now
+from .database.records import LaunchStatus
 from .launchers import LaunchedScan, Launcher, Observation, ScanFailure, ScanState
 from .logs import about_scan
 from .loop import run_steps
@@ -86,7 +87,7 @@ async def reconcile_once(settings: Settings, database: Database, launcher: Launc
     """Observe every launched, unfinished scan in one call to the launcher; return how many were in each state."""
     docs = [
         doc for doc in await database.manifests.unfinished()
-        if doc["launch"]["launcher"] == launcher.name and doc["launch"]["status"] == "launched"
+        if doc["launch"]["launcher"] == launcher.name and doc["launch"]["status"] == LaunchStatus.LAUNCHED
     ]  # fmt: skip
     observed = await launcher.observe([LaunchedScan.from_manifest(doc) for doc in docs])
     seen: dict[str, int] = {}
@@ -107,12 +108,9 @@ async def reconcile_scan(
     if state is ScanState.GONE:
         # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
         LOGGER.warning("scan %s: its %s processes are gone; tearing down what is left", scan_id, launcher.name)
-        await database.manifests.update(
-            scan_id,
-            {"launch.reason": f"the scan's {launcher.name} processes vanished while SkyDriver was not watching"},
-            condition={"complete": False, "teardown_at": None},
+        await database.manifests.request_stop(
+            scan_id, f"the scan's {launcher.name} processes vanished while SkyDriver was not watching", now()
         )
-        await database.manifests.schedule_teardown(scan_id, now())
     elif state is ScanState.FAILED:
         await fail(database, scan_id, observed.failure or ScanFailure("scanner", "FAILED", "the scanner server failed"))
     elif state is ScanState.FINISHED:

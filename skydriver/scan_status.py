@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 from typing import Any
 
+from .database.records import LaunchStatus
 from .progress_tallies import pixel_counts
 
 
@@ -80,7 +81,7 @@ def launch_failure(doc: dict[str, Any]) -> dict[str, Any] | None:
     if failure := doc.get("failure"):
         return failure
     launch = doc.get("launch") or {}
-    if launch.get("status") != "failed":
+    if launch.get("status") != LaunchStatus.FAILED:
         return None
     source = "kubernetes" if launch.get("launcher") == "kubernetes" else "skydriver"
     return {"source": source, "code": "LAUNCH_FAILED", "message": launch.get("reason") or "the launch failed", "exit_code": None, "log_tail": None}

@@ -19,6 +19,7 @@ from . import __version__, json_codec
 from .config import Settings
 from .database import Database
 from .database.manifests import now
+from .database.records import LaunchStatus
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
 from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, LogsUnavailable, NoResultYet, ScanNotFound
@@ -172,7 +173,7 @@ class ScanService:
             "scan_metadata": None,
             "progress": None,
             "complete": False,
-            "launch": {"launcher": self.settings.launcher, "status": "waiting", "reason": None, "attempts": 0, "state": None},
+            "launch": {"launcher": self.settings.launcher, "status": LaunchStatus.WAITING, "reason": None, "attempts": 0, "state": None},
             "teardown_at": None,
             "lookup": event_lookup(event_info),
             "request_hash": request_hash,
@@ -205,7 +206,7 @@ class ScanService:
         self.scan_accepted.set()
         self.database.events.remember(scan_id, event_json)
         if rescan_of:
-            await self.database.manifests.update(rescan_of, {"replaced_by": scan_id})
+            await self.database.manifests.record_rescan(rescan_of, scan_id)
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
         return manifest_json(doc, event_json, self.settings)
 
@@ -286,10 +287,7 @@ class ScanService:
         await self.database.manifests.get(scan_id)
         if await self.database.backlog.remove(scan_id):
             # never launched: nothing to tear down (a launch already in flight is checked by the runner)
-            await self.database.manifests.update(
-                scan_id, {"launch.status": "stopped", "launch.reason": "deleted before launch", "complete": True, "times.ended": now()},
-                condition={"launch.status": "waiting"},
-            )
+            await self.database.manifests.stop_before_launch(scan_id)
         # the result's mirror is marked first, so that a DELETE cut short never leaves a deleted scan's result
         # readable, and again after the manifest, for a first result PUT racing this DELETE (see put_result)
         await self.database.results.mark_scan_deleted(scan_id)

@@ -17,6 +17,7 @@ from .config import Settings
 from .database import Database
 from .database.backlog import LeaseOwner
 from .database.manifests import now
+from .database.records import LaunchStatus
 from .launchers import LaunchedScan, Launcher
 from .logs import about_scan
 from .loop import run_steps
@@ -53,18 +54,18 @@ class TeardownLoop:
 
     async def _tear_down(self, doc: dict[str, Any]) -> None:
         scan_id, launch = doc["scan_id"], doc["launch"]
+        status = LaunchStatus(launch["status"])
         if doc["complete"]:  # torn down already (a leftover schedule): just take it off the index
-            await self.database.manifests.update(scan_id, {"teardown_at": None})
+            await self.database.manifests.clear_teardown(scan_id)
             return
-        if launch["status"] == "launching":
+        if status is LaunchStatus.LAUNCHING:
             await self._later(scan_id, 2.0, "launch still in flight")
             return
-        if launch["status"] in ("launched", "stopping", "failed") and launch["launcher"] != "none":
+        if status in (LaunchStatus.LAUNCHED, LaunchStatus.STOPPING, LaunchStatus.FAILED) and launch["launcher"] != "none":
             if self.launcher is None or self.launcher.name != launch["launcher"]:
                 await self._later(scan_id, 60.0, f"launcher {launch['launcher']!r} is not configured here")
                 return
-            if launch["status"] != "failed":  # a failed launch stays "failed": its reason is what users need
-                await self.database.manifests.update(scan_id, {"launch.status": "stopping"})
+            await self.database.manifests.mark_stopping(scan_id)  # a failed scan stays failed: its reason is what users need
             try:
                 await asyncio.wait_for(
                     self.launcher.stop(LaunchedScan.from_manifest(doc)),
@@ -74,11 +75,10 @@ class TeardownLoop:
                 await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
                 return
         await self.database.backlog.remove(scan_id)
-        fields: dict[str, Any] = {"complete": True, "teardown_at": None, "times.ended": now()}  # teardown_at None: off the index
-        if launch["status"] != "failed":
-            fields["launch.status"] = "stopped"
-            fields["launch.reason"] = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
-        await self.database.manifests.update(scan_id, fields)
+        reason = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
+        if not await self.database.manifests.mark_stopped(scan_id, reason):
+            LOGGER.info("scan %s was torn down meanwhile", scan_id)
+            return
         self.metrics.teardowns.labels("done").inc()
         if (since_final := seconds_since((doc.get("times") or {}).get("final_result"))) is not None:
             self.metrics.teardown_seconds.observe(since_final)
@@ -87,4 +87,4 @@ class TeardownLoop:
     async def _later(self, scan_id: str, delay: float, why: str) -> None:
         LOGGER.warning("scan %s: teardown postponed %.0fs: %s", scan_id, delay, why)
         self.metrics.teardowns.labels("postponed").inc()
-        await self.database.manifests.update(scan_id, {"teardown_at": now() + dt.timedelta(seconds=delay), "teardown_lease": None})
+        await self.database.manifests.postpone_teardown(scan_id, now() + dt.timedelta(seconds=delay))

@@ -17,6 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
+from .records import LaunchStatus
 
 if TYPE_CHECKING:
     from .backlog import LeaseOwner  # backlog imports this module
@@ -27,7 +28,7 @@ WATCHED = {  # what progress streams follow, and what their scan state is derive
     "launch.status": 1, "launch.reason": 1, "launch.launcher": 1, "launch.state": 1, "event_metadata.run_id": 1,
     "progress.tallies": 1, "progress.last_updated": 1, "progress.processing_stats.finished": 1,
 }  # fmt: skip
-UNFINISHED = {"launch.status": {"$in": ["launching", "launched"]}}  # and not complete, checked after reading
+UNFINISHED = {"launch.status": {"$in": [LaunchStatus.LAUNCHING, LaunchStatus.LAUNCHED]}}  # and not complete, checked after reading
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
 END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # and its upper bound
 LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
@@ -56,6 +57,11 @@ def scans_of_event(run_id: int, event_id: int, is_real_event: bool, include_dele
     if not include_deleted:
         selector["is_deleted"] = False
     return selector
+
+
+def _status_in(*statuses: LaunchStatus) -> dict[str, Any]:
+    """The launch statuses a transition moves from."""
+    return {"launch.status": statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}}
 
 
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
@@ -97,12 +103,9 @@ class ManifestStore:
         cursor = cursor.sort("created", 1)
         return [doc["scan_id"] async for doc in cursor]
 
-    async def update(self, scan_id: str, fields: dict[str, Any], condition: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """``$set`` fields atomically (only where ``condition`` also holds); the updated document, or None."""
-        selector = {"scan_id": scan_id, **(condition or {})}
-        if not await self._updated(selector, {"$set": {**fields, "last_updated": now()}}):
-            return None
-        return await self.collection.find_one({"scan_id": scan_id}, INTERNAL)
+    async def _set(self, scan_id: str, condition: dict[str, Any], fields: dict[str, Any]) -> bool:
+        """``$set`` fields atomically where ``condition`` also holds; whether it did (the transitions' compare-and-set)."""
+        return await self._updated({"scan_id": scan_id, **condition}, {"$set": {**fields, "last_updated": now()}})
 
     async def _updated(self, selector: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> bool:
         return (await self.collection.update_one(selector, update, **kwargs)).matched_count > 0
@@ -150,28 +153,101 @@ class ManifestStore:
         """The time the final result was first stored (the scan state's SCAN_HAS_FINAL_RESULT)."""
         await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}})
 
+    # ----------------------------------------------------------------------------------------------------------------
+    # the launch lifecycle (LaunchStatus): each transition is a compare-and-set on the state it moves from, so two
+    # replicas, or a SkyDriver restarted mid-step, never apply one twice; each returns whether it applied
+
+    async def claim_for_launch(self, scan_id: str, attempts: int, launcher: str) -> bool:
+        """waiting -> launching, unless deleted; launching again when a runner that died held it. A concurrent
+        DELETE takes waiting -> stopped instead (``stop_before_launch``)."""
+        return await self._set(
+            scan_id, {"is_deleted": False, **_status_in(LaunchStatus.WAITING, LaunchStatus.LAUNCHING)},
+            {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempts, "launch.launcher": launcher},
+        )  # fmt: skip
+
+    async def record_launch_plan(self, scan_id: str, scanner_server_args: str, tms_args: list[str], env_vars: dict[str, Any]) -> bool:
+        """What the launch in flight starts (the manifest's provenance)."""
+        fields = {"scanner_server_args": scanner_server_args, "tms_args": tms_args, "env_vars": env_vars}
+        return await self._set(scan_id, _status_in(LaunchStatus.LAUNCHING), fields)
+
+    async def mark_launched(self, scan_id: str, state: dict[str, Any]) -> bool:
+        """launching -> launched, with what the launcher's ``start`` returned."""
+        return await self._set(
+            scan_id, _status_in(LaunchStatus.LAUNCHING),
+            {"launch.status": LaunchStatus.LAUNCHED, "launch.state": state, "launch.reason": None, "times.launched": now()},
+        )  # fmt: skip
+
+    async def schedule_retry(self, scan_id: str, reason: str) -> bool:
+        """launching -> waiting after a failed attempt (the backlog entry says when to try again)."""
+        return await self._set(scan_id, _status_in(LaunchStatus.LAUNCHING), {"launch.status": LaunchStatus.WAITING, "launch.reason": reason})
+
+    async def mark_launch_failed(self, scan_id: str, reason: str) -> bool:
+        """launching -> failed for good; the teardown is scheduled now (whatever part started is removed)."""
+        fields = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}
+        launching = _status_in(LaunchStatus.LAUNCHING)
+        # with the teardown in the same update when none is scheduled; else (a DELETE's) it is left as it is
+        return await self._set(scan_id, {**launching, "teardown_at": None}, {**fields, "teardown_at": now()}) or await self._set(
+            scan_id, launching, fields
+        )
+
     async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
-        """Record why a running scan failed and schedule its teardown, unless it already has a final result, was
-        torn down or failed (compare-and-set: two reconcile loops never record two failures); False if it had."""
+        """launched -> failed: record why a running scan failed and schedule its teardown, unless it has a final
+        result, a failure or a teardown already (two reconcile loops never record two failures)."""
         t = now()
         return await self._updated(
-            {"scan_id": scan_id, "complete": False, "failure": None, "times.final_result": None},
-            {"$set": {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": failure["message"],
+            {"scan_id": scan_id, **_status_in(LaunchStatus.LAUNCHED), "complete": False, "failure": None,
+             "times.final_result": None, "teardown_at": None},
+            {"$set": {"failure": {**failure, "at": t}, "launch.status": LaunchStatus.FAILED, "launch.reason": failure["message"],
                       "teardown_at": teardown_at, "last_updated": t}},
         )  # fmt: skip
 
+    async def request_stop(self, scan_id: str, reason: str, at: dt.datetime) -> bool:
+        """A launched scan is to be torn down at ``at`` for ``reason`` (its processes vanished), unless a teardown is
+        scheduled or done already."""
+        condition = {**_status_in(LaunchStatus.LAUNCHED), "complete": False, "teardown_at": None}
+        return await self._set(scan_id, condition, {"launch.reason": reason, "teardown_at": at})
+
+    async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> bool:
+        """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
+        return await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}})
+
+    async def postpone_teardown(self, scan_id: str, until: dt.datetime) -> bool:
+        """A teardown that cannot be done now (a launch in flight, a failed stop) is due again at ``until``, for
+        any SkyDriver to claim."""
+        return await self._set(scan_id, {"complete": False}, {"teardown_at": until, "teardown_lease": None})
+
+    async def mark_stopping(self, scan_id: str) -> bool:
+        """launched -> stopping, as the teardown begins to stop its processes (a failed scan stays failed)."""
+        return await self._set(scan_id, _status_in(LaunchStatus.LAUNCHED), {"launch.status": LaunchStatus.STOPPING})
+
+    async def mark_stopped(self, scan_id: str, reason: str) -> bool:
+        """Torn down: complete, off the teardown index; waiting/launched/stopping -> stopped with ``reason``, and a
+        failed scan keeps its status and reason. A launch in flight is never marked stopped."""
+        done = {"complete": True, "teardown_at": None, "times.ended": now()}
+        running = _status_in(LaunchStatus.WAITING, LaunchStatus.LAUNCHED, LaunchStatus.STOPPING)
+        return await self._set(
+            scan_id, {"complete": False, **running}, {**done, "launch.status": LaunchStatus.STOPPED, "launch.reason": reason}
+        ) or await self._set(scan_id, {"complete": False, **_status_in(LaunchStatus.FAILED)}, done)
+
+    async def stop_before_launch(self, scan_id: str) -> bool:
+        """waiting -> stopped and complete, for a scan deleted in the backlog: nothing to tear down."""
+        return await self._set(
+            scan_id, _status_in(LaunchStatus.WAITING),
+            {"launch.status": LaunchStatus.STOPPED, "launch.reason": "deleted before launch", "complete": True, "times.ended": now()},
+        )  # fmt: skip
+
+    async def clear_teardown(self, scan_id: str) -> bool:
+        """Take a completed scan's leftover schedule off the teardown index."""
+        return await self._set(scan_id, {"complete": True}, {"teardown_at": None})
+
     async def mark_deleted(self, scan_id: str) -> dict[str, Any]:
         """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
-        await self.collection.update_one(
-            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": now()}}
-        )
+        await self.schedule_teardown(scan_id, now())
         return await self._update_or_raise({"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}})
 
-    async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> None:
-        """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
-        await self.collection.update_one(
-            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}}
-        )
+    async def record_rescan(self, scan_id: str, rescan_id: str) -> bool:
+        """The latest rescan of this scan (``replaced_by``)."""
+        return await self._set(scan_id, {}, {"replaced_by": rescan_id})
 
     async def claim_due_teardown(self, owner: LeaseOwner, lease: dt.timedelta) -> dict[str, Any] | None:
         """Take one scan whose teardown is due, for ``lease``: two SkyDriver replicas never tear down the same one.
@@ -252,7 +328,7 @@ class ManifestStore:
         cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, WATCHED)
         return [doc async for doc in cursor]
 
-    async def count_by_launch_status(self, statuses: tuple[str, ...]) -> dict[str, int]:
+    async def count_by_launch_status(self) -> dict[LaunchStatus, int]:
         """How many scans are in each launch status (one indexed count each; for metrics)."""
-        counts = await asyncio.gather(*(self.collection.count_documents({"launch.status": s}) for s in statuses))
-        return dict(zip(statuses, counts, strict=True))
+        counts = await asyncio.gather(*(self.collection.count_documents({"launch.status": s}) for s in LaunchStatus))
+        return dict(zip(LaunchStatus, counts, strict=True))
