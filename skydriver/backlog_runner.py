@@ -82,39 +82,41 @@ class BacklogRunner:
             LOGGER.warning("backlog entry for unknown scan %s dropped", scan_id)
             await self.database.backlog.remove(scan_id)
             return
-        if not await self.database.manifests.claim_for_launch(scan_id, entry["attempts"], self.launcher.name):
-            LOGGER.info("scan %s was deleted before launch; dropped from the backlog", scan_id)
+        attempt = entry["attempts"]
+        if not await self.database.manifests.claim_for_launch(scan_id, attempt, self.launcher.name):
+            LOGGER.info("scan %s is no longer waiting to be launched (deleted, or launched); dropped from the backlog", scan_id)
             await self.database.backlog.remove(scan_id)
             return
         scan = scan_request(manifest, self.skydriver_address)
-        await self.database.manifests.record_launch_plan(scan_id, **dataclasses.asdict(self.launcher.plan(scan)))
+        await self.database.manifests.record_launch_plan(scan_id, attempt, **dataclasses.asdict(self.launcher.plan(scan)))
         self._last_launch = time.monotonic()
         try:
             state = await asyncio.wait_for(self.launcher.start(scan), self.settings.launch_timeout)
         except Exception as exc:  # a launch failure of any kind is recorded, never lost
-            await self._failed(scan_id, entry["attempts"], exc)
+            await self._failed(scan_id, attempt, exc)
             return
-        if not await self.database.manifests.mark_launched(scan_id, state):  # another runner took its lease meanwhile
-            LOGGER.warning("scan %s: launched here, but no longer marked launching; left as it is", scan_id)
+        if not await self.database.manifests.mark_launched(scan_id, attempt, state):
+            LOGGER.warning("scan %s: launch attempt %d was taken over (its lease ran out); left to the later one", scan_id, attempt)
             return
         await self.database.backlog.remove(scan_id)
         self.metrics.launches.labels("launched").inc()
         if (waited := seconds_since(manifest.get("created"))) is not None:
             self.metrics.launch_seconds.observe(waited)
-        LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, entry["attempts"])
+        LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, attempt)
 
     async def _failed(self, scan_id: str, attempts: int, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         retryable = exc.retryable if isinstance(exc, LaunchError) else True
+        manifests = self.database.manifests
         if retryable and attempts < self.settings.launch_max_attempts:
             delay = self.settings.launch_retry_backoff * 2 ** (attempts - 1)
             LOGGER.warning("scan %s: launch attempt %d failed (%s); retrying in %.0fs", scan_id, attempts, reason, delay)
-            await self.database.manifests.schedule_retry(scan_id, reason)
-            await self.database.backlog.retry_later(scan_id, delay)
+            if await manifests.schedule_retry(scan_id, attempts, reason):  # (else a later attempt holds the entry)
+                await self.database.backlog.retry_later(scan_id, delay)
             self.metrics.launches.labels("retry").inc()
             return
         self.metrics.launches.labels("failed").inc()
         LOGGER.error("scan %s: launch failed after %d attempt(s): %s", scan_id, attempts, reason)
         # whatever part of it may have started is removed by the teardown loop
-        await self.database.manifests.mark_launch_failed(scan_id, f"launch failed after {attempts} attempt(s): {reason}")
-        await self.database.backlog.remove(scan_id)
+        if await manifests.mark_launch_failed(scan_id, attempts, f"launch failed after {attempts} attempt(s): {reason}"):
+            await self.database.backlog.remove(scan_id)

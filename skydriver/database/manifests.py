@@ -28,7 +28,8 @@ WATCHED = {  # what progress streams follow, and what their scan state is derive
     "launch.status": 1, "launch.reason": 1, "launch.launcher": 1, "launch.state": 1, "event_metadata.run_id": 1,
     "progress.tallies": 1, "progress.last_updated": 1, "progress.processing_stats.finished": 1,
 }  # fmt: skip
-UNFINISHED = {"launch.status": {"$in": [LaunchStatus.LAUNCHING, LaunchStatus.LAUNCHED]}}  # and not complete, checked after reading
+# launched and not yet torn down (complete is checked after reading: one indexed field in the filter)
+UNFINISHED = {"launch.status": {"$in": [LaunchStatus.LAUNCHING, LaunchStatus.LAUNCHED]}}
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of every scheduled teardown_at
 END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # and its upper bound
 LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
@@ -62,6 +63,11 @@ def scans_of_event(run_id: int, event_id: int, is_real_event: bool, include_dele
 def _status_in(*statuses: LaunchStatus) -> dict[str, Any]:
     """The launch statuses a transition moves from."""
     return {"launch.status": statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}}
+
+
+def _launching(attempt: int) -> dict[str, Any]:
+    """A launch in flight, of this backlog attempt: a runner whose lease another took over moves nothing."""
+    return {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempt}
 
 
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
@@ -157,37 +163,40 @@ class ManifestStore:
     # the launch lifecycle (LaunchStatus): each transition is a compare-and-set on the state it moves from, so two
     # replicas, or a SkyDriver restarted mid-step, never apply one twice; each returns whether it applied
 
-    async def claim_for_launch(self, scan_id: str, attempts: int, launcher: str) -> bool:
-        """waiting -> launching, unless deleted; launching again when a runner that died held it. A concurrent
-        DELETE takes waiting -> stopped instead (``stop_before_launch``)."""
+    async def claim_for_launch(self, scan_id: str, attempt: int, launcher: str) -> bool:
+        """waiting -> launching for the backlog's ``attempt`` (its lease's number, which fences the later steps of
+        the launch); launching again for a later attempt when the runner that held it died. Never for a deleted scan:
+        a concurrent DELETE takes waiting -> stopped instead (``stop_before_launch``)."""
+        earlier = {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": {"$lt": attempt}}
         return await self._set(
-            scan_id, {"is_deleted": False, **_status_in(LaunchStatus.WAITING, LaunchStatus.LAUNCHING)},
-            {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempts, "launch.launcher": launcher},
+            scan_id, {"is_deleted": False, "$or": [_status_in(LaunchStatus.WAITING), earlier]},
+            {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempt, "launch.launcher": launcher},
         )  # fmt: skip
 
-    async def record_launch_plan(self, scan_id: str, scanner_server_args: str, tms_args: list[str], env_vars: dict[str, Any]) -> bool:
-        """What the launch in flight starts (the manifest's provenance)."""
+    async def record_launch_plan(
+        self, scan_id: str, attempt: int, scanner_server_args: str, tms_args: list[str], env_vars: dict[str, Any]
+    ) -> bool:
+        """What launch ``attempt`` starts (the manifest's provenance)."""
         fields = {"scanner_server_args": scanner_server_args, "tms_args": tms_args, "env_vars": env_vars}
-        return await self._set(scan_id, _status_in(LaunchStatus.LAUNCHING), fields)
+        return await self._set(scan_id, _launching(attempt), fields)
 
-    async def mark_launched(self, scan_id: str, state: dict[str, Any]) -> bool:
+    async def mark_launched(self, scan_id: str, attempt: int, state: dict[str, Any]) -> bool:
         """launching -> launched, with what the launcher's ``start`` returned."""
         return await self._set(
-            scan_id, _status_in(LaunchStatus.LAUNCHING),
+            scan_id, _launching(attempt),
             {"launch.status": LaunchStatus.LAUNCHED, "launch.state": state, "launch.reason": None, "times.launched": now()},
         )  # fmt: skip
 
-    async def schedule_retry(self, scan_id: str, reason: str) -> bool:
+    async def schedule_retry(self, scan_id: str, attempt: int, reason: str) -> bool:
         """launching -> waiting after a failed attempt (the backlog entry says when to try again)."""
-        return await self._set(scan_id, _status_in(LaunchStatus.LAUNCHING), {"launch.status": LaunchStatus.WAITING, "launch.reason": reason})
+        return await self._set(scan_id, _launching(attempt), {"launch.status": LaunchStatus.WAITING, "launch.reason": reason})
 
-    async def mark_launch_failed(self, scan_id: str, reason: str) -> bool:
+    async def mark_launch_failed(self, scan_id: str, attempt: int, reason: str) -> bool:
         """launching -> failed for good; the teardown is scheduled now (whatever part started is removed)."""
         fields = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}
-        launching = _status_in(LaunchStatus.LAUNCHING)
         # with the teardown in the same update when none is scheduled; else (a DELETE's) it is left as it is
-        return await self._set(scan_id, {**launching, "teardown_at": None}, {**fields, "teardown_at": now()}) or await self._set(
-            scan_id, launching, fields
+        return await self._set(scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}) or (
+            await self._set(scan_id, _launching(attempt), fields)
         )
 
     async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
