@@ -96,11 +96,11 @@ class BacklogRunner:
             await self._failed(scan_id, attempt, exc)
             return
         if not await self.database.manifests.mark_launched(scan_id, attempt, state):
-            LOGGER.warning("scan %s: launch attempt %d was taken over (its lease ran out); left to the later one", scan_id, attempt)
+            LOGGER.warning("scan %s: launch attempt %d was taken over (its lease ran out): left to that one", scan_id, attempt)
             return
         await self.database.backlog.remove(scan_id)
         self.metrics.launches.labels("launched").inc()
-        if (waited := seconds_since(manifest.get("created"))) is not None:
+        if (waited := seconds_since(manifest.created)) is not None:
             self.metrics.launch_seconds.observe(waited)
         LOGGER.info("scan %s launched (%s, attempt %d)", scan_id, self.launcher.name, attempt)
 

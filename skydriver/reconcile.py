@@ -15,12 +15,11 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from typing import Any
 
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .database.records import LaunchStatus
+from .database.records import LaunchStatus, ScanRecord
 from .launchers import LaunchedScan, Launcher, Observation, ScanFailure, ScanState
 from .logs import about_scan
 from .loop import run_steps
@@ -32,17 +31,16 @@ LOGGER = logging.getLogger(__name__)
 MOST_COMMON_HOLD_REASONS = 3  # named in an ALL_WORKERS_HELD failure's message (all of them are in the manifest)
 
 
-def overdue(doc: dict[str, Any], t: dt.datetime, settings: Settings) -> ScanFailure | None:
+def overdue(scan: ScanRecord, t: dt.datetime, settings: Settings) -> ScanFailure | None:
     """The timeout a running scan has passed, if any: no first report within SCAN_START_TIMEOUT of its launch, or
     no report for SCAN_TIMEOUT."""
-    times = doc.get("times") or {}
-    launched = times.get("launched")
-    if launched and not times.get("first_progress") and (t - launched).total_seconds() > settings.scan_start_timeout:
+    launched = scan.times.launched
+    if launched and not scan.times.first_progress and (t - launched).total_seconds() > settings.scan_start_timeout:
         return ScanFailure(
             "skydriver", "SCAN_START_TIMEOUT",
             f"the scanner server did not report within SCAN_START_TIMEOUT ({settings.scan_start_timeout:.0f} s) of its launch",
         )  # fmt: skip
-    silent = silent_for(doc, t)
+    silent = silent_for(scan, t)
     if settings.scan_timeout and silent is not None and silent > settings.scan_timeout:
         return ScanFailure(
             "skydriver", "SCAN_TIMEOUT", f"no progress report for {silent:.0f} s (SCAN_TIMEOUT is {settings.scan_timeout:.0f} s)"
@@ -50,11 +48,11 @@ def overdue(doc: dict[str, Any], t: dt.datetime, settings: Settings) -> ScanFail
     return None
 
 
-def held_workers(doc: dict[str, Any]) -> ScanFailure | None:
+def held_workers(scan: ScanRecord) -> ScanFailure | None:
     """HTCondor's verdict, once every reported cluster has job states: no job of any cluster is idle, running or
     completed, all are held or removed, so no worker will reconstruct a pixel (SkyDriver 2.x failed such scans too,
     as users asked, rather than leave them waiting for SCAN_TIMEOUT). The message names the most common hold reasons."""
-    clusters = doc.get("condor_clusters") or []
+    clusters = scan.condor_clusters
     if not clusters or any(c.get("states") is None for c in clusters):
         return None
     states: Counter[str] = Counter()
@@ -85,25 +83,25 @@ async def fail(database: Database, scan_id: str, failure: ScanFailure) -> None:
 
 async def reconcile_once(settings: Settings, database: Database, launcher: Launcher) -> dict[str, int]:
     """Observe every launched, unfinished scan in one call to the launcher; return how many were in each state."""
-    docs = [
-        doc for doc in await database.manifests.unfinished()
-        if doc["launch"]["launcher"] == launcher.name and doc["launch"]["status"] == LaunchStatus.LAUNCHED
+    scans = [
+        scan for scan in await database.manifests.unfinished()
+        if scan.launch.launcher == launcher.name and scan.launch.status is LaunchStatus.LAUNCHED
     ]  # fmt: skip
-    observed = await launcher.observe([LaunchedScan.from_manifest(doc) for doc in docs])
+    observed = await launcher.observe([LaunchedScan.from_manifest(scan) for scan in scans])
     seen: dict[str, int] = {}
-    for doc in docs:
-        with about_scan(doc["scan_id"]):
-            state = await reconcile_scan(settings, database, launcher, doc, observed[doc["scan_id"]])
+    for scan in scans:
+        with about_scan(scan.scan_id):
+            state = await reconcile_scan(settings, database, launcher, scan, observed[scan.scan_id])
         seen[state.value] = seen.get(state.value, 0) + 1
     return seen
 
 
 async def reconcile_scan(
-    settings: Settings, database: Database, launcher: Launcher, doc: dict[str, Any], observed: Observation
+    settings: Settings, database: Database, launcher: Launcher, scan: ScanRecord, observed: Observation
 ) -> ScanState:
     """Act on what was observed of one launched scan (gone, failed, finished without a result, overdue)."""
-    scan_id, state = doc["scan_id"], observed.state
-    if doc.get("teardown_at") is not None:
+    scan_id, state = scan.scan_id, observed.state
+    if scan.teardown_at is not None:
         return state  # being torn down already (final result or DELETE)
     if state is ScanState.GONE:
         # torn down, not just marked stopped: the HTCondor clusters its starters submitted outlive the Job
@@ -117,9 +115,9 @@ async def reconcile_scan(
         LOGGER.info("scan %s: scanner server finished without a final result; tearing down", scan_id)
         await fail(database, scan_id, ScanFailure("scanner", "NO_FINAL_RESULT", "the scanner server ended without storing a final result"))
     elif state is ScanState.RUNNING:
-        if failure := observed.failure or held_workers(doc) or overdue(doc, now(), settings):
+        if failure := observed.failure or held_workers(scan) or overdue(scan, now(), settings):
             await fail(database, scan_id, failure)
-        elif (silent := silent_for(doc, now())) is not None and silent > settings.stall_after:
+        elif (silent := silent_for(scan, now())) is not None and silent > settings.stall_after:
             LOGGER.warning("scan %s stalled: no progress report for %.0f s", scan_id, silent)
     return state
 

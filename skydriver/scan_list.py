@@ -16,6 +16,7 @@ from typing import Any
 from .config import Settings
 from .database import Database
 from .database.manifests import EPOCH, now
+from .database.records import ScanRecord
 from .errors import ArgumentError
 from .models import ScanListArgs
 from .scan_status import is_terminal, status_view
@@ -24,8 +25,8 @@ EXAMINED_PER_PAGE = 5000
 CLOCK_SKEW = dt.timedelta(days=1)  # scans another replica created "in the future" of this one's clock are listed too
 
 
-def encode_cursor(doc: dict[str, Any]) -> str:
-    key = json.dumps([doc["created"].isoformat(), doc["scan_id"]], separators=(",", ":"))
+def encode_cursor(created: dt.datetime, scan_id: str) -> str:
+    key = json.dumps([created.isoformat(), scan_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(key.encode()).decode()
 
 
@@ -37,11 +38,11 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise ArgumentError("cursor", "not a cursor this server returned (use next_cursor as given)") from None
 
 
-def request_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    request, lookup = doc.get("request") or {}, doc.get("lookup") or {}
+def request_summary(scan: ScanRecord) -> dict[str, Any]:
+    request, lookup = scan.request, scan.lookup
     return {
         "run_id": lookup.get("run_id"), "event_id": lookup.get("event_id"), "is_real_event": lookup.get("is_real_event"),
-        "reco_algo": request.get("reco_algo"), "nsides": request.get("nsides"), "docker_tag": doc.get("docker_tag"),
+        "reco_algo": request.get("reco_algo"), "nsides": request.get("nsides"), "docker_tag": scan.docker_tag,
         "clusters": [{"name": c["name"], "n_workers": c["n_workers"]} for c in request.get("clusters", [])],
         "priority": request.get("priority", 0),
     }  # fmt: skip
@@ -52,10 +53,10 @@ def state_matches(code: str, wanted: list[str]) -> bool:
     return not wanted or any(code == w or code.startswith(f"{w}__") for w in wanted)
 
 
-def wanted(doc: dict[str, Any], status: dict[str, Any], args: ScanListArgs) -> bool:
-    if doc.get("is_deleted") and not args.include_deleted:
+def wanted(scan: ScanRecord, status: dict[str, Any], args: ScanListArgs) -> bool:
+    if scan.is_deleted and not args.include_deleted:
         return False
-    if args.priority is not None and (doc.get("request") or {}).get("priority", 0) != args.priority:
+    if args.priority is not None and scan.request.get("priority", 0) != args.priority:
         return False
     if args.is_terminal is not None and is_terminal(status["scan_state"]) != args.is_terminal:
         return False
@@ -71,14 +72,14 @@ async def list_scans(database: Database, args: ScanListArgs, settings: Settings)
     while examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
         batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked)
-        for doc in batch:
+        for scan in batch:
             examined += 1
-            after = (doc["created"], doc["scan_id"])
-            status = status_view(doc, t, settings.stall_after, settings.logs_url_template)
-            if wanted(doc, status, args):
-                found.append({"scan_id": doc["scan_id"], "status": status, "request": request_summary(doc)})
+            after = (scan.created, scan.scan_id)  # type: ignore[assignment]  # (listed scans were read by created)
+            status = status_view(scan, t, settings.stall_after, settings.logs_url_template)
+            if wanted(scan, status, args):
+                found.append({"scan_id": scan.scan_id, "status": status, "request": request_summary(scan)})
                 if len(found) == args.limit:
-                    return {"scans": found, "next_cursor": encode_cursor(doc)}
+                    return {"scans": found, "next_cursor": encode_cursor(*after)}
         if len(batch) < asked:
             return {"scans": found, "next_cursor": None}  # read to the end
-    return {"scans": found, "next_cursor": encode_cursor({"created": after[0], "scan_id": after[1]})}  # type: ignore[index]
+    return {"scans": found, "next_cursor": encode_cursor(*after)}  # type: ignore[misc]

@@ -6,11 +6,12 @@ Codes follow SkyDriver 2.x: the phase a scan reached is kept in the terminal and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from typing import Any
 
-from .database.records import LaunchStatus
+from .database.records import LaunchStatus, ScanRecord, ScanTimes
 from .progress_tallies import pixel_counts
 
 
@@ -41,6 +42,8 @@ STATE_CODES: tuple[str, ...] = (
 STATE_GROUPS: tuple[str, ...] = ("PENDING", "IN_PROGRESS", *Outcome)  # prefixes a list filter may name
 LOGS_WINDOW_MARGIN = dt.timedelta(minutes=1)
 
+TIMESTAMPS = tuple(field.name for field in dataclasses.fields(ScanTimes))  # after created, in their order
+
 PHASE_WORDS = {
     Phase.PRESTARTUP: "waiting in the backlog to be launched",
     Phase.WAITING_ON_SCANNER_SERVER_STARTUP: "launched; waiting for the scanner server to start",
@@ -53,60 +56,55 @@ def is_terminal(code: str) -> bool:
     return code == FINAL or code.split("__", 1)[0] in TERMINAL_OUTCOMES
 
 
-def _times(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc.get("times") or {}
-
-
-def phase(doc: dict[str, Any]) -> Phase:
+def phase(scan: ScanRecord) -> Phase:
     """The furthest phase the stored scan shows evidence of."""
-    launch = doc.get("launch") or {}
-    done, _ = pixel_counts(doc.get("progress"))
-    if done or _times(doc).get("final_result"):
+    done, _ = pixel_counts(scan.progress)
+    if done or scan.times.final_result:
         return Phase.PARTIAL_RESULT_GENERATED
-    if doc.get("progress") or doc.get("event_metadata"):
+    if scan.progress or scan.event_metadata:
         return Phase.WAITING_ON_FIRST_PIXEL_RECO
-    if launch.get("state") or _times(doc).get("launched"):
+    if scan.launch.state or scan.times.launched:
         return Phase.WAITING_ON_SCANNER_SERVER_STARTUP
     return Phase.PRESTARTUP
 
 
-def silent_for(doc: dict[str, Any], now: dt.datetime) -> float | None:
+def silent_for(scan: ScanRecord, now: dt.datetime) -> float | None:
     """Seconds since the scanner last reported progress; None before its first report."""
-    last = _times(doc).get("last_progress")
+    last = scan.times.last_progress
     return (now - last).total_seconds() if last else None
 
 
-def launch_failure(doc: dict[str, Any]) -> dict[str, Any] | None:
+def launch_failure(scan: ScanRecord) -> dict[str, Any] | None:
     """The failure a stored scan records, or the one its failed launch implies."""
-    if failure := doc.get("failure"):
-        return failure
-    launch = doc.get("launch") or {}
-    if launch.get("status") != LaunchStatus.FAILED:
+    if scan.failure:
+        return scan.failure
+    launch = scan.launch
+    if launch.status is not LaunchStatus.FAILED:
         return None
-    source = "kubernetes" if launch.get("launcher") == "kubernetes" else "skydriver"
-    return {"source": source, "code": "LAUNCH_FAILED", "message": launch.get("reason") or "the launch failed", "exit_code": None, "log_tail": None}
+    source = "kubernetes" if launch.launcher == "kubernetes" else "skydriver"
+    return {"source": source, "code": "LAUNCH_FAILED", "message": launch.reason or "the launch failed", "exit_code": None, "log_tail": None}
 
 
-def scan_state(doc: dict[str, Any], now: dt.datetime, stall_after: float) -> tuple[str, str]:
+def scan_state(scan: ScanRecord, now: dt.datetime, stall_after: float) -> tuple[str, str]:
     """(state code, one human sentence) of a stored scan at time ``now``."""
-    reached = phase(doc)
-    launch = doc.get("launch") or {}
-    if _times(doc).get("final_result"):
-        return FINAL, "the final result is stored" + ("; the scan's processes are stopped" if doc.get("complete") else "")
-    if doc.get("is_deleted"):
+    reached = phase(scan)
+    reason = scan.launch.reason
+    if scan.times.final_result:
+        return FINAL, "the final result is stored" + ("; the scan's processes are stopped" if scan.complete else "")
+    if scan.is_deleted:
         return f"{Outcome.ABORTED}__{reached.name}", f"deleted by a user while {PHASE_WORDS[reached]}"
-    if failure := launch_failure(doc):
+    if failure := launch_failure(scan):
         return f"{Outcome.FAILED}__{reached.name}", failure["message"]
-    if doc.get("complete") or doc.get("teardown_at") is not None:
-        return f"{Outcome.STOPPED}__{reached.name}", launch.get("reason") or "stopped without a final result"
-    silent = silent_for(doc, now)
+    if scan.complete or scan.teardown_at is not None:
+        return f"{Outcome.STOPPED}__{reached.name}", reason or "stopped without a final result"
+    silent = silent_for(scan, now)
     if reached in STALLABLE and silent is not None and silent > stall_after:
         return f"{Outcome.STALLED}__{reached.name}", f"no progress report for {silent:.0f} s (STALL_AFTER is {stall_after:.0f} s)"
     if reached is Phase.PARTIAL_RESULT_GENERATED:
-        done, total = pixel_counts(doc.get("progress"))
+        done, total = pixel_counts(scan.progress)
         return reached.value, f"scanning: {done} of {total or 'an unknown number of'} pixels reconstructed"
-    if reached is Phase.PRESTARTUP and launch.get("reason"):
-        return reached.value, f"{PHASE_WORDS[reached]} (last attempt: {launch['reason']})"
+    if reached is Phase.PRESTARTUP and reason:
+        return reached.value, f"{PHASE_WORDS[reached]} (last attempt: {reason})"
     return reached.value, PHASE_WORDS[reached]
 
 
@@ -114,16 +112,16 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
 
 
-def logs_url(doc: dict[str, Any], template: str) -> str | None:
+def logs_url(scan: ScanRecord, template: str) -> str | None:
     """``SKYDRIVER_LOGS_URL_TEMPLATE`` filled in for this scan: its id and its lifetime, LOGS_WINDOW_MARGIN wider on
     each side (log lines are stamped by other machines' clocks), its end ``now`` until the scan has ended."""
-    if not template:
+    if not template or scan.created is None:
         return None
-    start = doc["created"] - LOGS_WINDOW_MARGIN
-    ended = _times(doc).get("ended")
+    start = scan.created - LOGS_WINDOW_MARGIN
+    ended = scan.times.ended
     end = ended + LOGS_WINDOW_MARGIN if ended else None
     return template.format(
-        scan_id=doc["scan_id"],
+        scan_id=scan.scan_id,
         start=_utc_text(start), end=_utc_text(end) if end else "now",  # Z, not +00:00: a "+" in a query is a space
         start_ms=_epoch_ms(start), end_ms=_epoch_ms(end) if end else "now",
     )  # fmt: skip
@@ -137,27 +135,23 @@ def _epoch_ms(t: dt.datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def status_view(doc: dict[str, Any], now: dt.datetime, stall_after: float, logs_url_template: str) -> dict[str, Any]:
+def status_view(scan: ScanRecord, now: dt.datetime, stall_after: float, logs_url_template: str) -> dict[str, Any]:
     """The ``status`` object (GET /scan/ID/status, the manifest's ``status``): everything a pipeline decides from."""
-    code, reason = scan_state(doc, now, stall_after)
-    times = _times(doc)
-    stats = ((doc.get("progress") or {}).get("processing_stats")) or {}
-    done, total = pixel_counts(doc.get("progress"))
+    code, reason = scan_state(scan, now, stall_after)
+    stats = ((scan.progress or {}).get("processing_stats")) or {}
+    done, total = pixel_counts(scan.progress)
     return {
-        "scan_id": doc["scan_id"],
+        "scan_id": scan.scan_id,
         "scan_state": code,
         "is_terminal": is_terminal(code),
         "reason": reason,
-        "failure": launch_failure(doc),
-        "complete": bool(doc.get("complete")),
-        "is_deleted": bool(doc.get("is_deleted")),
-        "timestamps": {
-            "created": _iso(doc.get("created")),
-            **{name: _iso(times.get(name)) for name in ("launched", "first_progress", "last_progress", "final_result", "ended")},
-        },
+        "failure": launch_failure(scan),
+        "complete": scan.complete,
+        "is_deleted": scan.is_deleted,
+        "timestamps": {"created": _iso(scan.created), **{name: _iso(getattr(scan.times, name)) for name in TIMESTAMPS}},
         "pixels_done": done,
         "pixels_total": total,
         "rate": stats.get("rate") or None,
         "eta": stats.get("predictions") or None,
-        "logs_url": logs_url(doc, logs_url_template),
+        "logs_url": logs_url(scan, logs_url_template),
     }

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .database import Database
+from .database.records import ScanRecord
 from .progress_tallies import pixel_counts, scanner_finished
 from .scan_status import is_terminal, launch_failure, scan_state
 
@@ -71,20 +72,20 @@ class ScanSnapshot:
         return dataclasses.asdict(self)
 
 
-def snapshot_of(manifest: dict[str, Any], result: dict[str, Any] | None, now: dt.datetime, stall_after: float) -> ScanSnapshot:
-    launch, progress = manifest.get("launch") or {}, manifest.get("progress")
+def snapshot_of(scan: ScanRecord, result: dict[str, Any] | None, now: dt.datetime, stall_after: float) -> ScanSnapshot:
+    progress = scan.progress
     done, predicted = pixel_counts(progress)
     result_view = None
     if result is not None and not result.get("is_deleted"):
         updated = result.get("last_updated")
         result_view = {"is_final": bool(result["is_final"]), "updated": updated.isoformat() if isinstance(updated, dt.datetime) else None}
-    code, _ = scan_state(manifest, now, stall_after)
-    failure = launch_failure(manifest)
+    code, _ = scan_state(scan, now, stall_after)
+    failure = launch_failure(scan)
     if failure is not None and isinstance(at := failure.get("at"), dt.datetime):
         failure = {**failure, "at": at.isoformat()}
     return ScanSnapshot(
-        scan_id=manifest["scan_id"], scan_state=code, is_terminal=is_terminal(code), launch_status=launch.get("status", "unknown"), reason=launch.get("reason"),
-        complete=bool(manifest.get("complete")), is_deleted=bool(manifest.get("is_deleted")), pixels_done=done,
+        scan_id=scan.scan_id, scan_state=code, is_terminal=is_terminal(code), launch_status=scan.launch.status, reason=scan.launch.reason,
+        complete=scan.complete, is_deleted=scan.is_deleted, pixels_done=done,
         pixels_predicted=predicted, scanner_finished=scanner_finished(progress),
         progress_updated=(progress or {}).get("last_updated"), result=result_view, failure=failure,
     )  # fmt: skip
@@ -123,7 +124,7 @@ class ScanWatcher:
             self.database.manifests.watched_fields(scan_ids), self.database.results.versions(scan_ids)
         )
         by_id, now = {doc["scan_id"]: doc for doc in results}, dt.datetime.now(dt.UTC)
-        return {doc["scan_id"]: snapshot_of(doc, by_id.get(doc["scan_id"]), now, self.stall_after) for doc in manifests}
+        return {scan.scan_id: snapshot_of(scan, by_id.get(scan.scan_id), now, self.stall_after) for scan in manifests}
 
     @asynccontextmanager
     async def subscribe(self, scan_id: str) -> AsyncIterator[_Subscription]:

@@ -19,14 +19,14 @@ from . import __version__, json_codec
 from .config import Settings
 from .database import Database
 from .database.manifests import now
-from .database.records import LaunchStatus
+from .database.records import LaunchStatus, ScanRecord
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
 from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, LogsUnavailable, NoResultYet, ScanNotFound
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import LaunchedScan, Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
-from .models import MAX_CONDOR_CLUSTERS, ManifestPatch, RescanOverrides, ScanCreate, ScanListArgs
+from .models import MAX_CONDOR_CLUSTERS, Launch, Manifest, ManifestPatch, RescanOverrides, ScanCreate, ScanListArgs
 from .scan_list import list_scans
 from .scan_request_checks import check_reco_algo, resolve_clusters
 from .scan_status import status_view
@@ -34,10 +34,9 @@ from .scan_watch import ScanSnapshot, ScanWatcher
 
 LOGGER = logging.getLogger(__name__)
 
-MANIFEST_FIELDS = (
-    "scan_id", "is_deleted", "scanner_server_args", "tms_args", "env_vars", "condor_clusters", "event_metadata",
-    "scan_metadata", "progress", "complete", "docker_tag", "skydriver_version", "rescan_of", "replaced_by",
-)  # fmt: skip
+# the Manifest response: its model's fields, each read from the stored scan's field of that name but these
+MANIFEST_FIELDS = tuple(name for name in Manifest.model_fields if name not in ("event_i3live_json_dict", "launch", "status"))
+LAUNCH_FIELDS = tuple(Launch.model_fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +50,11 @@ class StoredResult:
     requested_nsides: dict[str, int]
 
 
-def manifest_json(doc: dict[str, Any], event_json: bytes | None, settings: Settings) -> bytes:
+def manifest_json(scan: ScanRecord, event_json: bytes | None, settings: Settings) -> bytes:
     """The Manifest response: the contract's fields (+ scan_id, is_deleted, docker_tag, launch, status), event spliced in."""
-    view = {k: doc.get(k) for k in MANIFEST_FIELDS}
-    launch = doc.get("launch") or {}
-    view["launch"] = {k: launch.get(k) for k in ("launcher", "status", "reason", "attempts")}
-    view["status"] = status_view(doc, now(), settings.stall_after, settings.logs_url_template)
+    view = {k: getattr(scan, k) for k in MANIFEST_FIELDS}
+    view["launch"] = {k: getattr(scan.launch, k) for k in LAUNCH_FIELDS}
+    view["status"] = status_view(scan, now(), settings.stall_after, settings.logs_url_template)
     if event_json is None:
         view["event_i3live_json_dict"] = None
         return json_codec.splice(view, {})
@@ -71,9 +69,9 @@ def result_json(doc: dict[str, Any] | None) -> bytes:
     return json_codec.splice(view, {"skyscan_result": doc["json"]})
 
 
-def original_arguments(doc: dict[str, Any]) -> dict[str, Any]:
+def original_arguments(scan: ScanRecord) -> dict[str, Any]:
     """The POST arguments a stored scan was requested with (its event apart): GET /scan/ID/request, rescans."""
-    req = doc["request"]
+    req = scan.request
     return {
         "docker_tag": req["docker_tag_requested"],
         "cluster": [[c["name"], c["n_workers"]] for c in req["clusters"]],
@@ -87,12 +85,12 @@ def original_arguments(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def scan_request(doc: dict[str, Any], skydriver_address: str) -> ScanRequest:
+def scan_request(scan: ScanRecord, skydriver_address: str) -> ScanRequest:
     """The launcher's view of a stored scan."""
-    req = doc["request"]
+    req = scan.request
     return ScanRequest(
-        scan_id=doc["scan_id"],
-        docker_tag=doc["docker_tag"],
+        scan_id=scan.scan_id,
+        docker_tag=scan.docker_tag,
         reco_algo=req["reco_algo"],
         nsides={int(k): v for k, v in req["nsides"].items()},
         is_real_event=req["is_real_event"],
@@ -182,8 +180,7 @@ class ScanService:
         }
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
-        plan = plan_for(self.launcher, scan_request(doc, self.skydriver_address))
-        doc.update(dataclasses.asdict(plan))
+        doc.update(dataclasses.asdict(plan_for(self.launcher, scan_request(ScanRecord.from_doc(doc), self.skydriver_address))))
 
         event_fields = await self.database.events.text_fields(scan_id, event_json)
 
@@ -208,15 +205,15 @@ class ScanService:
         if rescan_of:
             await self.database.manifests.record_rescan(rescan_of, scan_id)
         LOGGER.info("scan %s accepted (docker_tag %s -> %s, priority %d)", scan_id, args.docker_tag, docker_tag, args.priority)
-        return manifest_json(doc, event_json, self.settings)
+        return manifest_json(ScanRecord.from_doc(doc), event_json, self.settings)
 
     async def _earlier_request(self, key: str, request_hash: str) -> bytes | None:
-        doc = await self.database.manifests.get_by_idempotency_key(key)
-        if doc is None:
+        scan = await self.database.manifests.get_by_idempotency_key(key)
+        if scan is None:
             return None
-        if doc.get("request_hash") != request_hash:
-            raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different request (scan {doc['scan_id']})")
-        return manifest_json(doc, await self.database.events.get_json(doc["scan_id"]), self.settings)
+        if scan.request_hash != request_hash:
+            raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different request (scan {scan.scan_id})")
+        return manifest_json(scan, await self.database.events.get_json(scan.scan_id), self.settings)
 
     async def find(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> bytes:
         ids = await self.database.manifests.find_scan_ids(run_id, event_id, is_real_event, include_deleted)
@@ -225,36 +222,35 @@ class ScanService:
     async def get_manifest(self, scan_id: str, include_deleted: bool, include_event: bool = True) -> bytes:
         if not include_event:
             return manifest_json(await self.database.manifests.get(scan_id, include_deleted), None, self.settings)
-        doc, event_json = await asyncio.gather(
+        scan, event_json = await asyncio.gather(
             self.database.manifests.get(scan_id, include_deleted), self.database.events.get_json(scan_id)
         )
-        return manifest_json(doc, event_json, self.settings)
+        return manifest_json(scan, event_json, self.settings)
 
     async def get_status(self, scan_id: str, include_deleted: bool) -> bytes:
         """The scan's state, reason, failure, timestamps and progress: what a pipeline decides to wait, retry or escalate on."""
-        doc = await self.database.manifests.get(scan_id, include_deleted)
-        return json_codec.dumps(status_view(doc, now(), self.settings.stall_after, self.settings.logs_url_template))
+        scan = await self.database.manifests.get(scan_id, include_deleted)
+        return json_codec.dumps(status_view(scan, now(), self.settings.stall_after, self.settings.logs_url_template))
 
     async def get_request(self, scan_id: str, include_deleted: bool) -> bytes:
         return json_codec.dumps(original_arguments(await self.database.manifests.get(scan_id, include_deleted)))
 
     async def rescan(self, scan_id: str, overrides: RescanOverrides) -> bytes:
         """A new scan of the same event from the stored request, with overrides; the two manifests point at each other."""
-        doc = await self.database.manifests.get(scan_id)
+        scan = await self.database.manifests.get(scan_id)
         event_json = await self.database.events.get_json(scan_id)
         assert event_json is not None, f"scan {scan_id} has no stored event"
-        arguments = {**original_arguments(doc), **overrides.model_dump(exclude_none=True)}
+        arguments = {**original_arguments(scan), **overrides.model_dump(exclude_none=True)}
         event = json_codec.loads(event_json)[0]
         args = ScanCreate.model_validate({**arguments, "event_i3live_json": event})
         return await self.create(args, event, event_json, None, rescan_of=scan_id)
 
     async def logs(self, scan_id: str, container: str, tail: int) -> bytes:
         """The last lines of one of the scan's containers, read where its launcher keeps them."""
-        doc = await self.database.manifests.get(scan_id)
-        launch = doc["launch"]
-        if self.launcher is None or launch["launcher"] != self.launcher.name or not launch.get("state"):
+        scan = await self.database.manifests.get(scan_id)
+        if self.launcher is None or scan.launch.launcher != self.launcher.name or not scan.launch.state:
             raise LogsUnavailable(f"scan {scan_id} has no logs here: it was not launched by this SkyDriver's launcher (yet)")
-        lines = await self.launcher.logs(LaunchedScan.from_manifest(doc), container, tail)
+        lines = await self.launcher.logs(LaunchedScan.from_manifest(scan), container, tail)
         if lines is None:
             raise ArgumentError("container", f"scan {scan_id} has no container {container!r}")
         return json_codec.dumps({"scan_id": scan_id, "container": container, "lines": lines})
@@ -291,10 +287,10 @@ class ScanService:
         # the result's mirror is marked first, so that a DELETE cut short never leaves a deleted scan's result
         # readable, and again after the manifest, for a first result PUT racing this DELETE (see put_result)
         await self.database.results.mark_scan_deleted(scan_id)
-        doc = await self.database.manifests.mark_deleted(scan_id)
+        scan = await self.database.manifests.mark_deleted(scan_id)
         await self.database.results.mark_scan_deleted(scan_id)
         LOGGER.info("scan %s deleted", scan_id)
-        return manifest_json(doc, await self.database.events.get_json(scan_id), self.settings)
+        return manifest_json(scan, await self.database.events.get_json(scan_id), self.settings)
 
     async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
         """The result; a final result for a scan still running also schedules its teardown (the contract's effect).
@@ -316,10 +312,10 @@ class ScanService:
             await self._handle_final(scan_id, manifest)
         return result_json(doc)
 
-    async def _handle_final(self, scan_id: str, manifest: dict[str, Any]) -> None:
+    async def _handle_final(self, scan_id: str, manifest: ScanRecord) -> None:
         """Schedule the teardown after a final result (unless done or scheduled already), then record that it is."""
         await self.database.manifests.record_final_result(scan_id, now())
-        if not manifest["complete"] and manifest.get("teardown_at") is None:
+        if not manifest.complete and manifest.teardown_at is None:
             await self.database.manifests.schedule_teardown(scan_id, now() + self._teardown_delay())
             LOGGER.info("scan %s: final result; teardown in %.0fs", scan_id, self.settings.wait_before_teardown)
         await self.database.results.mark_teardown_handled(scan_id)
@@ -330,8 +326,8 @@ class ScanService:
         return result_json(doc)
 
     async def get_manifest_and_result(self, scan_id: str, include_deleted: bool) -> bytes:
-        doc = await self.database.manifests.get(scan_id, include_deleted)
-        manifest = manifest_json(doc, await self.database.events.get_json(scan_id), self.settings)
+        scan = await self.database.manifests.get(scan_id, include_deleted)
+        manifest = manifest_json(scan, await self.database.events.get_json(scan_id), self.settings)
         result = await self.database.results.get(scan_id)
         if result is not None and result["is_deleted"] and not include_deleted:
             result = None
@@ -346,8 +342,8 @@ class ScanService:
             raise NoResultYet(scan_id)
         if doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
-        request = manifest["request"]
-        return StoredResult(doc["json"], scan_id, manifest["docker_tag"], request["reco_algo"], request["nsides"])
+        request = manifest.request
+        return StoredResult(doc["json"], scan_id, manifest.docker_tag, request["reco_algo"], request["nsides"])
 
     # ----------------------------------------------------------------------------------------------------------------
     # scanner-facing routes
@@ -363,10 +359,10 @@ class ScanService:
             fields["event_metadata"] = meta
             fields["lookup"] = {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]}
         cluster = patch.condor_cluster.model_dump(exclude_none=True) if patch.condor_cluster else None
-        doc = await self.database.manifests.patch(scan_id, fields, cluster, MAX_CONDOR_CLUSTERS)
+        scan = await self.database.manifests.patch(scan_id, fields, cluster, MAX_CONDOR_CLUSTERS)
         if patch.progress is not None:
             self.metrics.progress_reports.inc()
-        return manifest_json(doc, None, self.settings)
+        return manifest_json(scan, None, self.settings)
 
     async def put_result(self, scan_id: str, stored: bytes, is_final: bool) -> bytes:
         """Store a result text, already checked against HEALPix geometry and encoded, atomically (a final is never
@@ -375,7 +371,7 @@ class ScanService:
         outcome = await self.database.results.put(scan_id, stored, is_final)
         self.metrics.results.labels("final" if is_final else "partial").inc()
         self.metrics.result_bytes.inc(len(stored))
-        if outcome.created and (await self.database.manifests.get(scan_id))["is_deleted"]:
+        if outcome.created and (await self.database.manifests.get(scan_id)).is_deleted:
             # the scan was deleted before this first write: the DELETE (which marks the result after the manifest)
             # may have found no result to mark
             await self.database.results.mark_scan_deleted(scan_id)

@@ -17,7 +17,7 @@ from .config import Settings
 from .database import Database
 from .database.backlog import LeaseOwner
 from .database.manifests import now
-from .database.records import LaunchStatus
+from .database.records import LaunchStatus, ScanRecord
 from .launchers import LaunchedScan, Launcher
 from .logs import about_scan
 from .loop import run_steps
@@ -53,34 +53,33 @@ class TeardownLoop:
         return True
 
     async def _tear_down(self, doc: dict[str, Any]) -> None:
-        scan_id, launch = doc["scan_id"], doc["launch"]
-        status = LaunchStatus(launch["status"])
-        if doc["complete"]:  # torn down already (a leftover schedule): just take it off the index
+        scan = ScanRecord.from_doc(doc)
+        scan_id, launch = scan.scan_id, scan.launch
+        if scan.complete:  # torn down already (a leftover schedule): just take it off the index
             await self.database.manifests.clear_teardown(scan_id)
             return
-        if status is LaunchStatus.LAUNCHING:
+        if launch.status is LaunchStatus.LAUNCHING:
             await self._later(scan_id, 2.0, "launch still in flight")
             return
-        if status in (LaunchStatus.LAUNCHED, LaunchStatus.STOPPING, LaunchStatus.FAILED) and launch["launcher"] != "none":
-            if self.launcher is None or self.launcher.name != launch["launcher"]:
-                await self._later(scan_id, 60.0, f"launcher {launch['launcher']!r} is not configured here")
+        if launch.status in (LaunchStatus.LAUNCHED, LaunchStatus.STOPPING, LaunchStatus.FAILED) and launch.launcher != "none":
+            if self.launcher is None or self.launcher.name != launch.launcher:
+                await self._later(scan_id, 60.0, f"launcher {launch.launcher!r} is not configured here")
                 return
             await self.database.manifests.mark_stopping(scan_id)  # a failed scan stays failed: its reason is what users need
             try:
                 await asyncio.wait_for(
-                    self.launcher.stop(LaunchedScan.from_manifest(doc)),
+                    self.launcher.stop(LaunchedScan.from_manifest(scan)),
                     self.settings.launch_timeout,
                 )
             except Exception as exc:
                 await self._later(scan_id, self.settings.launch_retry_backoff, f"stop failed: {type(exc).__name__}: {exc}")
                 return
         await self.database.backlog.remove(scan_id)
-        reason = "deleted" if doc["is_deleted"] else launch.get("reason") or "finished"
-        if not await self.database.manifests.mark_stopped(scan_id, reason):
+        if not await self.database.manifests.mark_stopped(scan_id, "deleted" if scan.is_deleted else launch.reason or "finished"):
             LOGGER.info("scan %s was torn down meanwhile", scan_id)
             return
         self.metrics.teardowns.labels("done").inc()
-        if (since_final := seconds_since((doc.get("times") or {}).get("final_result"))) is not None:
+        if (since_final := seconds_since(scan.times.final_result)) is not None:
             self.metrics.teardown_seconds.observe(since_final)
         LOGGER.info("scan %s torn down", scan_id)
 

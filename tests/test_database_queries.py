@@ -41,7 +41,7 @@ async def test_each_due_scan_is_claimed_once_and_its_schedule_moves_to_the_lease
     taken = sorted(c["scan_id"] for c in claims if c)
     assert taken == ["due-1", "due-2"]
     claimed = await store.get("due-1")
-    assert claimed["teardown_at"] > now() + LEASE - dt.timedelta(seconds=5)  # not due again while the lease runs
+    assert claimed.teardown_at is not None and claimed.teardown_at > now() + LEASE - dt.timedelta(seconds=5)  # not due again while the lease runs
 
 
 async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriver) -> None:

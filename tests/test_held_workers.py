@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from skydriver.database.records import ScanRecord
 from skydriver.launchers import ScanFailure
 from skydriver.reconcile import held_workers
 
@@ -24,8 +25,8 @@ def cluster(cluster_id: int, hold_reasons: dict[str, int] | None = None, **state
     return entry
 
 
-def scan(*clusters: dict[str, Any]) -> dict[str, Any]:
-    return {"scan_id": "0" * 32, "condor_clusters": list(clusters)}
+def scan(*clusters: dict[str, Any]) -> ScanRecord:
+    return ScanRecord.from_doc({"scan_id": "0" * 32, "condor_clusters": list(clusters)})
 
 
 @pytest.mark.parametrize(

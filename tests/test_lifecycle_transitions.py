@@ -47,7 +47,10 @@ class Transition:
 
 
 TRANSITIONS = [
-    Transition("claim_for_launch", lambda m, s: m.claim_for_launch(s, ATTEMPT + 1, "local"), {S.WAITING: S.LAUNCHING, S.LAUNCHING: S.LAUNCHING}),
+    Transition(
+        "claim_for_launch", lambda m, s: m.claim_for_launch(s, ATTEMPT + 1, "local"),
+        {S.WAITING: S.LAUNCHING, S.LAUNCHING: S.LAUNCHING},  # launching: an earlier attempt's, taken over
+    ),
     Transition("mark_launched", lambda m, s: m.mark_launched(s, ATTEMPT, {"pid": 7}), {S.LAUNCHING: S.LAUNCHED}),
     Transition("schedule_retry", lambda m, s: m.schedule_retry(s, ATTEMPT, "ApiException: 503"), {S.LAUNCHING: S.WAITING}),
     Transition("mark_launch_failed", lambda m, s: m.mark_launch_failed(s, ATTEMPT, "launch failed"), {S.LAUNCHING: S.FAILED}),
@@ -74,7 +77,7 @@ async def test_each_transition_applies_once_and_only_from_its_states(store: Mani
         if not applied:
             assert after == before, f"{transition.name} from {status} changed the scan"
             continue
-        assert after["launch"]["status"] == transition.moves[status] and after != before
+        assert after.launch.status is transition.moves[status] and after != before
         assert await transition.apply(store, doc["scan_id"]) is False, f"{transition.name} applied twice from {status}"
         assert await store.get(doc["scan_id"]) == after
 
@@ -98,8 +101,8 @@ async def test_a_later_backlog_attempt_takes_a_launch_over_and_the_earlier_one_m
         assert await late is False
     assert await store.record_launch_plan(scan_id, ATTEMPT + 1, "--nsides 8:0", ["start"], {}) is True
     assert await store.mark_launched(scan_id, ATTEMPT + 1, {"pid": 8}) is True
-    launch = (await store.get(scan_id))["launch"]
-    assert (launch["status"], launch["attempts"], launch["state"]) == (S.LAUNCHED, ATTEMPT + 1, {"pid": 8})
+    launch = (await store.get(scan_id)).launch
+    assert (launch.status, launch.attempts, launch.state) == (S.LAUNCHED, ATTEMPT + 1, {"pid": 8})
 
 
 async def test_a_deleted_scan_is_never_claimed_for_launch(store: ManifestStore) -> None:
@@ -113,15 +116,15 @@ async def test_a_failed_launch_schedules_its_teardown_now_but_keeps_one_already_
     for doc in (fresh, deleted):
         await store.insert(doc)
         assert await store.mark_launch_failed(doc["scan_id"], ATTEMPT, "launch failed after 5 attempt(s)") is True
-    assert (await store.get(fresh["scan_id"]))["teardown_at"] <= now()
-    assert (await store.get(deleted["scan_id"]))["teardown_at"] == deleted["teardown_at"]  # its claimer's lease stands
+    assert (await store.get(fresh["scan_id"])).teardown_at <= now()  # type: ignore[operator]
+    assert (await store.get(deleted["scan_id"])).teardown_at == deleted["teardown_at"]  # its claimer's lease stands
 
 
 async def test_a_scan_with_a_final_result_or_a_teardown_is_never_marked_failed(store: ManifestStore) -> None:
     for doc in (stored(S.LAUNCHED, times={"final_result": now()}), stored(S.LAUNCHED, teardown_at=now())):
         await store.insert(doc)
         assert await store.mark_failed(doc["scan_id"], FAILURE, now()) is False
-        assert (await store.get(doc["scan_id"]))["launch"]["status"] == S.LAUNCHED
+        assert (await store.get(doc["scan_id"])).launch.status is S.LAUNCHED
 
 
 async def test_a_failed_scan_keeps_its_status_and_reason_when_torn_down(store: ManifestStore) -> None:
@@ -131,7 +134,5 @@ async def test_a_failed_scan_keeps_its_status_and_reason_when_torn_down(store: M
     assert await store.mark_stopping(doc["scan_id"]) is False
     assert await store.mark_stopped(doc["scan_id"], "finished")
     done = await store.get(doc["scan_id"])
-    assert (done["launch"]["status"], done["launch"]["reason"], done["complete"], done["teardown_at"]) == (
-        S.FAILED, FAILURE["message"], True, None
-    )  # fmt: skip
-    assert S(done["launch"]["status"]).is_terminal and not S.STOPPING.is_terminal
+    assert (done.launch.status, done.launch.reason, done.complete, done.teardown_at) == (S.FAILED, FAILURE["message"], True, None)
+    assert done.launch.status.is_terminal and not S.STOPPING.is_terminal

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from skydriver.config import Settings
+from skydriver.database.records import ScanRecord
 from skydriver.errors import ConfigError
 from skydriver.scan_status import logs_url
 from skydriver.server import start
@@ -21,7 +22,7 @@ SCAN_ID = "0123456789abcdef0123456789abcdef"
 
 
 def test_a_running_scans_window_runs_from_a_minute_before_its_creation_to_now() -> None:
-    doc = {"scan_id": SCAN_ID, "created": CREATED, "times": {"launched": CREATED + dt.timedelta(seconds=5)}}
+    doc = ScanRecord.from_doc({"scan_id": SCAN_ID, "created": CREATED, "times": {"launched": CREATED + dt.timedelta(seconds=5)}})
     assert logs_url(doc, GRAFANA) == (
         f"https://grafana.icecube.aq/d/skyscan/scan-logs?var-scan_id={SCAN_ID}&from=1795838370250&to=now"
     )
@@ -32,14 +33,14 @@ def test_a_running_scans_window_runs_from_a_minute_before_its_creation_to_now() 
 
 
 def test_an_ended_scans_window_ends_a_minute_after_it_ended() -> None:
-    doc = {"scan_id": SCAN_ID, "created": CREATED, "times": {"ended": CREATED + dt.timedelta(hours=2)}}
+    doc = ScanRecord.from_doc({"scan_id": SCAN_ID, "created": CREATED, "times": {"ended": CREATED + dt.timedelta(hours=2)}})
     assert logs_url(doc, "{start}/{end} {start_ms}-{end_ms}") == (
         "2026-11-28T03:59:30Z/2026-11-28T06:01:30Z 1795838370250-1795845690250"
     )
 
 
 def test_no_template_no_link() -> None:
-    assert logs_url({"scan_id": SCAN_ID, "created": CREATED}, "") is None
+    assert logs_url(ScanRecord(SCAN_ID, created=CREATED), "") is None
 
 
 @pytest.mark.parametrize(
@@ -60,7 +61,7 @@ def test_a_template_the_status_could_not_fill_is_refused_at_start(template: str,
 def test_literal_braces_are_written_twice() -> None:
     template = 'https://grafana/explore?left={{"range":{{"from":"{start_ms}","to":"{end_ms}"}}}}'
     settings = Settings.from_env({"SKYDRIVER_AUTH": "off", "SKYDRIVER_LOGS_URL_TEMPLATE": template})
-    doc = {"scan_id": SCAN_ID, "created": CREATED}
+    doc = ScanRecord(SCAN_ID, created=CREATED)
     assert logs_url(doc, settings.logs_url_template) == 'https://grafana/explore?left={"range":{"from":"1795838370250","to":"now"}}'
 
 

@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
+from skydriver.database.records import ScanRecord
 from skydriver.reconcile import overdue
 from skydriver.scan_status import FINAL, STALLABLE, STATE_CODES, Outcome, Phase, is_terminal, scan_state, status_view
 from tests.conftest import make_settings
 
 T0 = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
 STALL_AFTER = 900.0
+
+
+def stored(doc: dict[str, Any]) -> ScanRecord:
+    """The document read back as the services read it."""
+    return ScanRecord.from_doc(doc)
 
 
 def at(seconds: float) -> dt.datetime:
@@ -75,7 +81,7 @@ def expected_cases() -> list[tuple[str, dict[str, Any], float]]:
 
 @pytest.mark.parametrize(("code", "doc", "seconds"), expected_cases(), ids=[c[0] for c in expected_cases()])
 def test_each_state_code_is_derived_from_the_stored_scan(code: str, doc: dict[str, Any], seconds: float) -> None:
-    derived, reason = scan_state(doc, at(seconds), STALL_AFTER)
+    derived, reason = scan_state(stored(doc), at(seconds), STALL_AFTER)
     assert derived == code
     assert reason and is_terminal(code) == code.startswith(("FAILED", "ABORTED", "STOPPED", "SCAN_HAS"))
 
@@ -87,15 +93,15 @@ def test_every_code_a_client_may_see_is_derivable() -> None:
 def test_a_final_result_beats_a_later_delete_and_a_failure_names_its_cause() -> None:
     finished = stored_scan(Phase.PARTIAL_RESULT_GENERATED)
     finished["times"]["final_result"] = at(90)
-    assert scan_state(with_outcome(finished, Outcome.ABORTED), at(100), STALL_AFTER)[0] == FINAL
+    assert scan_state(stored(with_outcome(finished, Outcome.ABORTED)), at(100), STALL_AFTER)[0] == FINAL
     failed = with_outcome(stored_scan(Phase.WAITING_ON_FIRST_PIXEL_RECO), Outcome.FAILED)
-    assert scan_state(failed, at(100), STALL_AFTER) == ("FAILED__WAITING_ON_FIRST_PIXEL_RECO", "the scanner server exited with code 1")
+    assert scan_state(stored(failed), at(100), STALL_AFTER) == ("FAILED__WAITING_ON_FIRST_PIXEL_RECO", "the scanner server exited with code 1")
 
 
 def test_a_failed_launch_is_a_failure_of_its_launcher() -> None:
     doc = stored_scan(Phase.PRESTARTUP)
     doc["launch"].update(launcher="kubernetes", status="failed", reason="launch failed after 5 attempt(s): 403 Forbidden")
-    view = status_view(doc, at(100), STALL_AFTER, "")
+    view = status_view(stored(doc), at(100), STALL_AFTER, "")
     assert view["scan_state"] == "FAILED__PRESTARTUP" and view["is_terminal"] is True
     assert view["failure"] == {"source": "kubernetes", "code": "LAUNCH_FAILED", "message": doc["launch"]["reason"], "exit_code": None, "log_tail": None}
 
@@ -103,7 +109,7 @@ def test_a_failed_launch_is_a_failure_of_its_launcher() -> None:
 def test_the_status_view_carries_times_and_progress_as_reported() -> None:
     doc = stored_scan(Phase.PARTIAL_RESULT_GENERATED)
     doc["progress"]["processing_stats"].update(rate={"all recos": {"mean": "0:00:02"}}, predictions={"time left": "0:03:10"})
-    view = status_view(doc, at(100), STALL_AFTER, "")
+    view = status_view(stored(doc), at(100), STALL_AFTER, "")
     assert (view["pixels_done"], view["pixels_total"], view["failure"]) == (412, 768, None)
     assert view["timestamps"] == {"created": T0.isoformat(), "launched": at(10).isoformat(), "first_progress": at(20).isoformat(),
                                   "last_progress": at(60).isoformat(), "final_result": None, "ended": None}  # fmt: skip
@@ -114,10 +120,10 @@ def test_the_status_view_carries_times_and_progress_as_reported() -> None:
 def test_timeouts_fail_a_scan_that_cannot_start_or_stays_silent(mongo_uri: str, tmp_path: Any) -> None:
     settings = dataclasses.replace(make_settings(mongo_uri, tmp_path), scan_start_timeout=300.0, stall_after=60.0, scan_timeout=600.0)
     starting = stored_scan(Phase.WAITING_ON_SCANNER_SERVER_STARTUP)
-    assert overdue(starting, at(10 + 300), settings) is None
-    assert overdue(starting, at(10 + 301), settings).code == "SCAN_START_TIMEOUT"  # type: ignore[union-attr]
+    assert overdue(stored(starting), at(10 + 300), settings) is None
+    assert overdue(stored(starting), at(10 + 301), settings).code == "SCAN_START_TIMEOUT"  # type: ignore[union-attr]
     scanning = stored_scan(Phase.PARTIAL_RESULT_GENERATED)
-    assert overdue(scanning, at(60 + 600), settings) is None  # stalled (reported), not yet failed
-    silent = overdue(scanning, at(60 + 601), settings)
+    assert overdue(stored(scanning), at(60 + 600), settings) is None  # stalled (reported), not yet failed
+    silent = overdue(stored(scanning), at(60 + 601), settings)
     assert silent is not None and (silent.code, silent.message) == ("SCAN_TIMEOUT", "no progress report for 601 s (SCAN_TIMEOUT is 600 s)")
-    assert overdue(scanning, at(60 + 10_000), dataclasses.replace(settings, scan_timeout=0.0)) is None  # 0: never
+    assert overdue(stored(scanning), at(60 + 10_000), dataclasses.replace(settings, scan_timeout=0.0)) is None  # 0: never

@@ -17,15 +17,18 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
-from .records import LaunchStatus
+from .records import LaunchStatus, ScanRecord
 
 if TYPE_CHECKING:
     from .backlog import LeaseOwner  # backlog imports this module
 
 INTERNAL = {"_id": 0}
-WATCHED = {  # what progress streams follow, and what their scan state is derived from
+STATE = {  # what a scan state is derived from (scan_status), but the launch and the progress
     "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "created": 1, "teardown_at": 1, "times": 1, "failure": 1,
-    "launch.status": 1, "launch.reason": 1, "launch.launcher": 1, "launch.state": 1, "event_metadata.run_id": 1,
+    "event_metadata.run_id": 1,
+}  # fmt: skip
+WATCHED = {  # what progress streams follow
+    **STATE, "launch.status": 1, "launch.reason": 1, "launch.launcher": 1, "launch.state": 1,
     "progress.tallies": 1, "progress.last_updated": 1, "progress.processing_stats.finished": 1,
 }  # fmt: skip
 # launched and not yet torn down (complete is checked after reading: one indexed field in the filter)
@@ -36,8 +39,7 @@ LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
 
 
 LISTED = {  # GET /scans/list: what the status and the request summary need (never the event, nor the launch plan)
-    "_id": 0, "scan_id": 1, "is_deleted": 1, "complete": 1, "created": 1, "teardown_at": 1, "times": 1, "failure": 1,
-    "launch": 1, "event_metadata.run_id": 1, "progress": 1, "lookup": 1, "request": 1, "docker_tag": 1,
+    **STATE, "launch": 1, "progress": 1, "lookup": 1, "request": 1, "docker_tag": 1,
 }  # fmt: skip
 
 
@@ -93,16 +95,17 @@ class ManifestStore:
                 raise IdempotencyKeyTaken(doc["idempotency_key"]) from exc
             raise
 
-    async def get(self, scan_id: str, include_deleted: bool = True) -> dict[str, Any]:
+    async def get(self, scan_id: str, include_deleted: bool = True) -> ScanRecord:
         # select on scan_id alone and check the flag here: the embedded database's planner leaves the unique index
         # for a collection scan when another field joins the filter
         doc = await self.collection.find_one({"scan_id": scan_id}, INTERNAL)
         if doc is None or (doc["is_deleted"] and not include_deleted):
             raise ScanNotFound(scan_id)
-        return doc
+        return ScanRecord.from_doc(doc)
 
-    async def get_by_idempotency_key(self, key: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"idempotency_key": key}, INTERNAL)
+    async def get_by_idempotency_key(self, key: str) -> ScanRecord | None:
+        doc = await self.collection.find_one({"idempotency_key": key}, INTERNAL)
+        return None if doc is None else ScanRecord.from_doc(doc)
 
     async def find_scan_ids(self, run_id: int, event_id: int, is_real_event: bool, include_deleted: bool) -> list[str]:
         cursor = self.collection.find(scans_of_event(run_id, event_id, is_real_event, include_deleted), {"_id": 0, "scan_id": 1})
@@ -118,7 +121,7 @@ class ManifestStore:
 
     async def patch(
         self, scan_id: str, fields: dict[str, Any], cluster: dict[str, Any] | None, max_clusters: int
-    ) -> dict[str, Any]:
+    ) -> ScanRecord:
         """Apply a scanner/starter report in one atomic update per step.
 
         A cluster report is matched on (collector, schedd, cluster_id): the first report appends it, later ones
@@ -146,11 +149,11 @@ class ManifestStore:
             ):  # fmt: skip
                 return await self.get(scan_id)
             # raises ScanNotFound; else the scan is full, or a concurrent first report won the race: go again
-            if len((await self.get(scan_id))["condor_clusters"]) >= max_clusters:
+            if len((await self.get(scan_id)).condor_clusters) >= max_clusters:
                 raise ClusterLimitReached(max_clusters)
         raise RuntimeError(f"scan {scan_id}: could not record cluster {key}")
 
-    async def _update_or_raise(self, selector: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    async def _update_or_raise(self, selector: dict[str, Any], update: dict[str, Any]) -> ScanRecord:
         if not await self._updated(selector, update):
             raise ScanNotFound(selector["scan_id"])
         return await self.get(selector["scan_id"])
@@ -249,7 +252,7 @@ class ManifestStore:
         """Take a completed scan's leftover schedule off the teardown index."""
         return await self._set(scan_id, {"complete": True}, {"teardown_at": None})
 
-    async def mark_deleted(self, scan_id: str) -> dict[str, Any]:
+    async def mark_deleted(self, scan_id: str) -> ScanRecord:
         """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
         await self.schedule_teardown(scan_id, now())
         return await self._update_or_raise({"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}})
@@ -295,15 +298,15 @@ class ManifestStore:
                 released.append(doc["scan_id"])
         return released
 
-    async def unfinished(self) -> list[dict[str, Any]]:
+    async def unfinished(self) -> list[ScanRecord]:
         """Scans launched and not yet torn down (for reconciliation after a restart)."""
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
         cursor = self.collection.find(UNFINISHED, INTERNAL)
-        return [doc async for doc in cursor if not doc["complete"]]
+        return [ScanRecord.from_doc(doc) async for doc in cursor if not doc["complete"]]
 
     async def newest_first(
         self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None, lookup: dict[str, Any], n: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[ScanRecord]:
         """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
         ``lookup`` narrows them to a run/event.
 
@@ -314,7 +317,7 @@ class ManifestStore:
         window.) MongoDB serves each window from the index directly.
         """
         narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
-        found: list[dict[str, Any]] = []
+        found: list[ScanRecord] = []
         upper, window = created_to, LIST_FIRST_WINDOW
         if after is not None:  # first the scans created in the same millisecond as the last one listed, then older ones
             found = await self._sorted({"created": after[0], "scan_id": {"$lt": after[1]}, **narrowed}, n)
@@ -328,14 +331,14 @@ class ManifestStore:
             upper = lower - dt.timedelta(milliseconds=1)  # creation times are stored in milliseconds
         return found
 
-    async def _sorted(self, selector: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    async def _sorted(self, selector: dict[str, Any], n: int) -> list[ScanRecord]:
         cursor = self.collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)]).limit(n)
-        return [doc async for doc in cursor]
+        return [ScanRecord.from_doc(doc) async for doc in cursor]
 
-    async def watched_fields(self, scan_ids: list[str]) -> list[dict[str, Any]]:
+    async def watched_fields(self, scan_ids: list[str]) -> list[ScanRecord]:
         """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""
         cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, WATCHED)
-        return [doc async for doc in cursor]
+        return [ScanRecord.from_doc(doc) async for doc in cursor]
 
     async def count_by_launch_status(self) -> dict[LaunchStatus, int]:
         """How many scans are in each launch status (one indexed count each; for metrics)."""

@@ -11,9 +11,12 @@ import abc
 import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LaunchError, LogsUnavailable
+
+if TYPE_CHECKING:
+    from ..database.records import ScanRecord
 
 __all__ = [
     "LOCAL_CLUSTER", "LaunchError", "LaunchPlan", "LaunchedScan", "Launcher", "Observation", "ScanFailure", "ScanRequest",
@@ -69,8 +72,8 @@ class LaunchedScan:
     condor_clusters: list[dict[str, Any]]  # the HTCondor (or local) clusters its starters reported
 
     @classmethod
-    def from_manifest(cls, doc: Mapping[str, Any]) -> LaunchedScan:
-        return cls(doc["scan_id"], doc["launch"].get("state") or {}, list(doc.get("condor_clusters") or []))
+    def from_manifest(cls, scan: ScanRecord) -> LaunchedScan:
+        return cls(scan.scan_id, scan.launch.state or {}, list(scan.condor_clusters))
 
 
 @dataclasses.dataclass(frozen=True)
