@@ -54,12 +54,12 @@ async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriv
 
 async def test_a_restarted_instance_takes_back_its_own_interrupted_teardowns_at_once_and_only_those(driver: SkyDriver) -> None:
     store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
-    for scan_id in ("mine", "other-instance", "waiting"):
+    for scan_id in ("mine", "other-instance"):
         await store.insert(manifest(scan_id, now() - dt.timedelta(seconds=1)))
+    await store.insert(manifest("waiting", now() + LEASE))  # WAIT_BEFORE_TEARDOWN: scheduled, never claimed
     assert (await store.claim_due_teardown(OWNER, LEASE))["scan_id"] == "mine"
     other = LeaseOwner("there", OWNER.boot)
     assert (await store.claim_due_teardown(other, LEASE))["scan_id"] == "other-instance"
-    await store.update("waiting", {"teardown_at": now() + LEASE})  # WAIT_BEFORE_TEARDOWN: scheduled, never claimed
     assert await store.release_earlier_teardowns(OWNER) == []  # the same boot: its claims are alive
     assert await store.claim_due_teardown(OWNER, LEASE) is None
 
