@@ -114,6 +114,8 @@ async def test_manifest_wait_answers_when_the_scan_changes(driver: SkyDriver, us
 
 async def test_a_failure_reaches_the_stream_with_its_cause(driver: SkyDriver, user: HttpClient, modern_event: dict) -> None:
     scan_id = await new_scan(user, modern_event)
+    manifests = driver.database.manifests  # launched (reconcile fails running scans only), by no launcher here
+    assert await manifests.claim_for_launch(scan_id, 1, "none") and await manifests.mark_launched(scan_id, 1, {})
     stream = EventStream(user, f"/scan/{scan_id}/events")
     kind, _, snapshot = await stream.next()
     assert (kind, snapshot["failure"]) == ("state", None)
@@ -123,7 +125,7 @@ async def test_a_failure_reaches_the_stream_with_its_cause(driver: SkyDriver, us
 
     kind, _, snapshot = await stream.next()
     status = (await user.get(f"/scan/{scan_id}/status")).json()
-    assert (kind, snapshot["scan_state"], snapshot["is_terminal"]) == ("state", "FAILED__PRESTARTUP", True)
+    assert (kind, snapshot["scan_state"], snapshot["is_terminal"]) == ("state", "FAILED__WAITING_ON_SCANNER_SERVER_STARTUP", True)
     assert snapshot["failure"] == status["failure"]  # the status's failure, as the status route shows it
     assert (snapshot["failure"]["source"], snapshot["failure"]["code"], snapshot["failure"]["message"]) == (
         "htcondor", "ALL_WORKERS_HELD", message

@@ -166,8 +166,8 @@ async def test_an_alert_posted_here_is_launched_without_waiting_for_the_poll(
     alert = await post(user, modern_event, priority=100)
     await runner.wake.until_runner_idle()  # woken, launched it, idle again
     assert runner.launcher.started == [alert]
-    manifest = await driver.database.manifests.get(alert)
-    assert manifest["launch"]["status"] == "launched" and manifest["launch"]["launcher"] == "recording"
+    launch = (await driver.database.manifests.get(alert)).launch
+    assert (launch.status, launch.launcher) == ("launched", "recording")
 
 
 async def test_waking_the_runner_keeps_the_launch_order_and_the_rate_limit(

@@ -70,7 +70,7 @@ async def test_the_status_the_manifest_and_the_list_carry_the_link(mongo_uri: st
     try:
         user = HttpClient(driver.address, token("user"))
         scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
-        created = (await driver.database.manifests.get(scan_id))["created"]
+        created = (await driver.database.manifests.get(scan_id)).created
         start_ms = int((created - dt.timedelta(minutes=1)).timestamp() * 1000)
 
         status = (await user.get(f"/scan/{scan_id}/status")).json()
