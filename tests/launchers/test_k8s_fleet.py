@@ -165,8 +165,8 @@ async def launched_scans(driver: SkyDriver, event: dict[str, Any], n: int) -> li
         assert response.status == 200, response
         ids.append(response.json()["scan_id"])
     for _ in range(200):
-        docs = await driver.database.manifests.unfinished()
-        if sum(doc["launch"]["status"] == "launched" for doc in docs if doc["scan_id"] in ids) == n:
+        scans = await driver.database.manifests.unfinished()
+        if sum(scan.launch.status == "launched" for scan in scans if scan.scan_id in ids) == n:
             return ids
         await asyncio.sleep(0.1)
     raise AssertionError(f"{n} scans not launched in 20 s")
