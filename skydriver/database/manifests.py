@@ -72,6 +72,12 @@ def _launching(attempt: int) -> dict[str, Any]:
     return {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempt}
 
 
+def newest(records: list[ScanRecord], after: tuple[dt.datetime, str] | None) -> list[ScanRecord]:
+    """GET /scans/list's order, newest first (ties by scan_id), from after the ``after`` key."""
+    ordered = sorted(records, key=lambda record: (record.created, record.scan_id), reverse=True)
+    return ordered if after is None else [record for record in ordered if (record.created, record.scan_id) < after]
+
+
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
     """Scans whose teardown is due at ``t`` (completed scans have no ``teardown_at``)."""
     return {"teardown_at": {"$gte": EPOCH, "$lte": t}}
@@ -310,13 +316,17 @@ class ManifestStore:
         """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
         ``lookup`` narrows them to a run/event.
 
-        Read in windows of creation time walking back (a minute, doubling while they hold few scans): the embedded
+        One event's few scans are read whole through the lookup index (equalities alone: the embedded database's
+        planner leaves a compound index for a collection scan when a range joins them) and ordered here. Else read
+        in windows of creation time walking back (a minute, doubling while they hold few scans): the embedded
         database reads and sorts every document a range matches before applying the limit (even through the index),
         so one query over the whole range would read every scan (28 s at 100k); a window costs about the scans it
         holds, an empty one ~2 ms. (A burst of thousands of scans right after a long quiet gap still meets a wide
         window.) MongoDB serves each window from the index directly.
         """
         narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
+        if {"run_id", "event_id"} <= lookup.keys():
+            return newest([doc for doc in await self._sorted(narrowed, 0) if created_from <= doc.created <= created_to], after)[:n]
         found: list[ScanRecord] = []
         upper, window = created_to, LIST_FIRST_WINDOW
         if after is not None:  # first the scans created in the same millisecond as the last one listed, then older ones
@@ -325,7 +335,7 @@ class ManifestStore:
         while len(found) < n and upper >= created_from:
             lower = created_from if upper - created_from <= window else upper - window
             batch = await self._sorted({"created": {"$gte": lower, "$lte": upper}, **narrowed}, n - len(found))
-            if len(batch) < (n - len(found)) // 2:
+            if 2 * len(batch) < n - len(found):  # (not len < (n - found) // 2: never true when one scan is missing)
                 window *= 2
             found += batch
             upper = lower - dt.timedelta(milliseconds=1)  # creation times are stored in milliseconds

@@ -1,0 +1,129 @@
+"""GET /scans/list pages: every filter pages through every match exactly once, newest first; an event's scans are read
+through the lookup index; a walk back through creation time widens its windows until the last scan missing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from skydriver.database import Database, open_database
+from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
+from skydriver.database.records import ScanRecord
+from skydriver.models import ScanListArgs
+from skydriver.scan_list import list_scans, state_matches
+from skydriver.scan_status import Phase, is_terminal, scan_state
+from tests.conftest import make_settings
+from tests.test_scan_status import STALL_AFTER, T0, expected_cases, stored_scan
+
+FILTERS: list[dict[str, Any]] = [
+    {}, {"state": ["FAILED"]}, {"state": ["IN_PROGRESS"]}, {"state": ["STALLED"]}, {"state": ["PENDING__PRESTARTUP", "ABORTED"]},
+    {"state": ["SCAN_HAS_FINAL_RESULT"], "is_terminal": True}, {"is_terminal": False}, {"run_id": 1},
+    {"run_id": 3, "state": ["STOPPED"]}, {"run_id": 2, "event_id": 4}, {"run_id": 2, "event_id": 4, "created_after": T0 - dt.timedelta(days=1)},
+    {"event_id": 4}, {"priority": 5}, {"created_after": T0 - dt.timedelta(days=1)},
+    {"created_before": T0 - dt.timedelta(days=1), "state": ["IN_PROGRESS"]}, {"include_deleted": True, "state": ["ABORTED"]},
+]  # fmt: skip
+
+
+@pytest.fixture
+async def database(mongo_uri: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """The database alone (indexes made, no loops): the scans a test stores stay as stored."""
+    opened = await open_database(make_settings(mongo_uri, tmp_path))
+    yield opened
+    await opened.close()
+
+
+def spread_scans(count: int, seed: int) -> list[dict[str, Any]]:
+    """Scans in every state (half of the running ones stalled) over days, in bursts and gaps (windows double and shrink), with creation-time ties (the
+    cursor's second key), three runs of unequal size, some deleted and some urgent."""
+    rng = random.Random(seed)
+    cases = expected_cases()
+    created, docs = T0, []
+    for n in range(count):
+        if rng.random() > 0.3:  # else the same millisecond as the scan before
+            created -= dt.timedelta(seconds=rng.choice([0.01, 1, 30, 600, 7200, 40000]))
+        _, doc, _ = rng.choice(cases)
+        doc = {**doc, "scan_id": uuid.UUID(int=rng.getrandbits(128)).hex, "created": created,
+               "lookup": {"run_id": rng.choice([1, 2, 2, 3, 3, 3]), "event_id": n % 7, "is_real_event": True},
+               "request": {"priority": rng.choice([0, 0, 0, 5])}}  # fmt: skip
+        if doc["times"].get("last_progress") and rng.random() < 0.5:  # else stalled long ago
+            doc["times"] = {**doc["times"], "last_progress": dt.datetime.now(dt.UTC)}
+        if rng.random() < 0.1:
+            doc.update(is_deleted=True, teardown_at=doc.get("teardown_at") or created)
+        docs.append(doc)
+    return docs
+
+
+def matches(doc: dict[str, Any], args: ScanListArgs, t: dt.datetime) -> bool:
+    """The filters' meaning, said once more without the database."""
+    code = scan_state(ScanRecord.from_doc(doc), t, STALL_AFTER)[0]
+    lookup = doc["lookup"]
+    return (
+        (args.include_deleted or not doc["is_deleted"]) and state_matches(code, args.state)
+        and (args.is_terminal is None or is_terminal(code) == args.is_terminal)
+        and args.run_id in (None, lookup["run_id"]) and args.event_id in (None, lookup["event_id"])
+        and args.priority in (None, doc["request"]["priority"])
+        and (args.created_after or doc["created"]) <= doc["created"] <= (args.created_before or doc["created"])
+    )  # fmt: skip
+
+
+async def test_every_filter_pages_through_each_match_once_newest_first(database: Database, mongo_uri: str, tmp_path: Path) -> None:
+    scans = spread_scans(250, seed=11)
+    await database.manifests.collection.insert_many([dict(doc) for doc in scans])
+    settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
+    t = dt.datetime.now(dt.UTC)
+    for query in FILTERS:
+        args = ScanListArgs(**query, limit=20)
+        newest_first = sorted(scans, key=lambda d: (d["created"], d["scan_id"]), reverse=True)
+        expected = [doc["scan_id"] for doc in newest_first if matches(doc, args, t)]
+        seen, cursor = [], None
+        while True:
+            page = await list_scans(database, args.model_copy(update={"cursor": cursor}), settings)
+            seen += [s["scan_id"] for s in page["scans"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert seen == expected and len(set(seen)) == len(seen), query
+        assert expected, f"{query} matched nothing: a weak case"
+
+
+class Finds(monitoring.CommandListener):
+    """Counts the find commands a client sends, and keeps the last one's filter."""
+
+    count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_walk_back_to_the_epoch_doubles_its_window_to_the_last_one_missing(mongo_uri: str, database: Database) -> None:
+    """Windows stay small only while they hold scans: the last scan missing costs a few dozen queries, not one per
+    minute back to 1970."""
+    finds = Finds()
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[finds])
+    store = ManifestStore(client[database.db.name].manifests)
+    await store.insert({**stored_scan(Phase.PRESTARTUP), "scan_id": "only", "created": now() - dt.timedelta(hours=1)})
+    try:
+        assert [record.scan_id for record in await store.newest_first(EPOCH, now(), None, {}, 2)] == ["only"]
+        assert finds.count < 60, finds.count
+    finally:
+        await client.close()
+
+
+async def test_an_events_scans_are_read_through_the_lookup_index(database: Database) -> None:
+    collection = database.manifests.collection
+    await collection.insert_many([dict(doc) for doc in spread_scans(50, seed=3)])
+    cursor = collection.find({"lookup.run_id": 2, "lookup.event_id": 4}, LISTED).sort([("created", -1), ("scan_id", -1)])
+    plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in plan and "COLLSCAN" not in plan, plan
