@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from skydriver.config import Settings
 from skydriver.results import renders
 from skydriver.results.analysis import analyse
-from skydriver.server import SkyDriver, start
+from skydriver.server import SkyDriver
 from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
 from tests.results.gated_render import make_when_released
@@ -23,14 +23,8 @@ from tests.results.gated_render import make_when_released
 
 @pytest.fixture
 def settings(mongo_uri: str, tmp_path: Path) -> Settings:
+    """One render worker and no queue (conftest's ``driver`` starts SkyDriver with these)."""
     return make_settings(mongo_uri, tmp_path, render_workers=1, render_queue=0)
-
-
-@pytest.fixture
-async def driver(settings: Settings) -> AsyncIterator[SkyDriver]:
-    running = await start(settings)
-    yield running
-    await running.stop()
 
 
 @pytest.fixture
