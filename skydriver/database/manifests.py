@@ -38,6 +38,9 @@ END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # and its upper bound
 LIST_FIRST_WINDOW = dt.timedelta(minutes=1)
 
 
+RECONCILED = {  # what reconcile judges a running scan by and the launcher finds it with (never the progress report)
+    **STATE, "launch": 1, "condor_clusters": 1,
+}  # fmt: skip
 LISTED = {  # GET /scans/list: what the status and the request summary need (never the event, nor the launch plan)
     **STATE, "launch": 1, "progress": 1, "lookup": 1, "request": 1, "docker_tag": 1,
 }  # fmt: skip
@@ -307,7 +310,7 @@ class ManifestStore:
     async def unfinished(self) -> list[ScanRecord]:
         """Scans launched and not yet torn down (for reconciliation after a restart)."""
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
-        cursor = self.collection.find(UNFINISHED, INTERNAL)
+        cursor = self.collection.find(UNFINISHED, RECONCILED)
         return [ScanRecord.from_doc(doc) async for doc in cursor if not doc["complete"]]
 
     async def newest_first(
