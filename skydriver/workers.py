@@ -1,14 +1,15 @@
 """CPU-heavy request work (large bodies, sky maps) in worker processes, so the event loop keeps answering.
 
 Threads would not do: orjson, the result checks and matplotlib hold the GIL for whole calls (parsing a 16 MB body
-is one orjson call of ~0.4 s on 2 shared cores), so the loop would wait for them as it did when they ran on it. A process costs its
-memory (the modules it imports) and a copy of its input and output through a pipe (milliseconds for tens of MB).
+is one orjson call of ~0.4 s on 2 shared cores), so the loop would wait for them as it did when they ran on it. A
+process costs its memory (the modules it imports) and a copy of its input and output through a pipe (milliseconds for
+tens of MB).
 
 Each pool runs at most ``processes`` jobs and holds at most ``queue`` more waiting; a job beyond that is refused at
 once with WorkersBusy (503 + Retry-After) rather than piling up work and memory. Processes start on first use (the
-first job waits ~1-2 s while they import), by
-``spawn`` (never fork a process running an event loop and the database driver's threads), import the modules
-their jobs use while starting, and run at a lower priority than SkyDriver's own process.
+first job waits ~1-2 s while they import), by ``spawn`` (never fork a process running an event loop and the database
+driver's threads), import the modules their jobs use while starting, and run at a lower priority than SkyDriver's
+own process.
 """
 
 from __future__ import annotations
