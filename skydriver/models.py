@@ -172,11 +172,11 @@ class ScanListArgs(_QueryArgs):
 
     state: list[str] = Field([], description="a state code or its prefix (PENDING, IN_PROGRESS, FAILED, ...); repeat for several")
     is_terminal: bool | None = None
-    run_id: int | None = None
-    event_id: int | None = None
+    run_id: Int64 | None = None  # (queried: a value MongoDB cannot hold would fail the query)
+    event_id: Int64 | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
-    priority: int | None = None
+    priority: Int64 | None = None
     include_deleted: bool = False
     limit: int = Field(100, ge=1, le=1000)
     cursor: str | None = Field(None, description="next_cursor of the previous page")

@@ -88,6 +88,7 @@ async def test_bad_list_arguments_are_400s_naming_them(user: HttpClient) -> None
         ({"state": "RUNNING"}, "'state'"), ({"state": "IN_PROGRESS__NOPE"}, "'state'"), ({"limit": 0}, "'limit'"),
         ({"limit": 1001}, "'limit'"), ({"cursor": "not-a-cursor"}, "'cursor'"), ({"cursor": "W10="}, "'cursor'"),
         ({"is_terminal": "maybe"}, "'is_terminal'"), ({"created_after": "yesterday"}, "'created_after'"), ({"colour": "red"}, "'colour'"),
+        ({"event_id": -(2**73)}, "'event_id'"), ({"run_id": 2**63}, "'run_id'"), ({"priority": 2**64}, "'priority'"),
     ]:  # fmt: skip
         response = await user.get("/scans/list", query=query)
         assert response.status == 400 and named in response.json()["error"], (query, response)
