@@ -33,6 +33,8 @@ FULL_SKY_GAMMA = 0.3
 """The full-sky colour scale is a power law, so the few units near the best fit stand out from thousands."""
 ZOOM_COLOR_MAX_2DLLH = 40.0
 """skyreader's colour-scale maximum for its zoomed maps."""
+FULL_SKY_STAR_CLEARANCE_DEG = (14.0, 9.0)
+"""An RA label on the equator closer than this to the best-fit star (in RA, in Dec) moves below the star."""
 CONTOUR_COLORS = {"50%": "black", "90%": "red"}
 GRATICULE_LABEL_STYLE = {"fontsize": 8, "color": "white",
                          "bbox": {"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.45, "linewidth": 0}}
@@ -45,9 +47,16 @@ ZOOM_FIGURE_SIZE = (7.5, 7.8)
 
 
 def render_png(analysis: ResultAnalysis, zoom: bool = False) -> bytes:
-    """A PNG of 2*(llh - best llh) for a validated result: the full sky (Mollweide, RA increasing to the
-    left, as astronomers draw it) or, with `zoom`, a gnomonic view centred on the best fit with the 50%
-    and 90% contours. A result without any finite llh yet gives an empty sky with a note."""
+    """A PNG of 2*(llh - best llh) for a validated result (see `draw`)."""
+    buffer = io.BytesIO()
+    draw(analysis, zoom).savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def draw(analysis: ResultAnalysis, zoom: bool = False) -> Figure:
+    """The figure of 2*(llh - best llh): the full sky (Mollweide, RA increasing to the left, as astronomers draw
+    it) or, with `zoom`, a gnomonic view centred on the best fit; both with the summary's 50% and 90% contours.
+    A result without any finite llh yet gives an empty sky with a note."""
     levels, summary = analysis.levels, analysis.summary
     best_fit = summary["best_fit"]
     zoomed = zoom and best_fit is not None
@@ -58,9 +67,7 @@ def render_png(analysis: ResultAnalysis, zoom: bool = False) -> bytes:
         _draw_zoom(figure, levels, summary)
     else:
         _draw_full_sky(figure, levels, summary)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return figure
 
 
 def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> None:
@@ -71,9 +78,9 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict)
     y_edges = np.linspace(-np.pi / 2, np.pi / 2, rows + 1)
     x, y = np.meshgrid(_centres(x_edges), _centres(y_edges))
     theta, phi = np.pi / 2 - y, (np.pi - x) % (2 * np.pi)  # x = pi - RA puts RA 180 deg at the centre
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{np.degrees(np.pi - x) % 360:.0f}°"))
     axes.grid(True, color="grey", alpha=0.5, linewidth=0.5)
-    axes.tick_params(axis="x", labelsize=8, colors="white")
+    axes.tick_params(axis="x", labelbottom=False)  # drawn by _label_ra_lines instead
+    _label_ra_lines(axes, best_fit)
     if best_fit is None:
         axes.text(0, 0, "no scanned pixels yet", ha="center", va="center", fontsize=14)
         return
@@ -87,10 +94,10 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict)
             ra, dec = np.radians(np.array(ring)).T
             x_ring = (np.pi - ra + np.pi) % (2 * np.pi) - np.pi
             for piece_x, piece_dec in _split_at_edge(x_ring, dec):
-                axes.plot(piece_x, piece_dec, color=CONTOUR_COLORS[name], linewidth=1.5)
+                axes.plot(piece_x, piece_dec, color=CONTOUR_COLORS[name], linewidth=1.5, zorder=4)  # over the labels
     axes.plot(np.pi - np.radians(best_fit["ra_deg"]), np.radians(best_fit["dec_deg"]),
               marker="*", markersize=12, color="cyan", markeredgecolor="black", linestyle="none",
-              label=_best_fit_label(best_fit))
+              label=_best_fit_label(best_fit), zorder=5)
     _contour_legend(axes, summary)
     axes.legend(loc="lower right", bbox_to_anchor=(1.0, -0.12), fontsize=9, framealpha=0.9)
     colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, pad=0.08,
@@ -98,6 +105,19 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict)
     colorbar.ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 10 else f"{value:g}"))
     colorbar.ax.tick_params(labelsize=9)
     colorbar.set_label(r"$-2\,\Delta \ln L$  (colour scale compressed towards the best fit)")
+
+
+def _label_ra_lines(axes: Axes, best_fit: dict | None) -> None:
+    """RA labels along the equator, boxed so they read on any colour; one that would sit on the best-fit star is
+    put just below it."""
+    for ra in range(30, 360, 30):
+        x = np.pi - np.radians(ra)
+        offset = 0.0
+        if best_fit is not None:
+            ra_apart = abs((ra - best_fit["ra_deg"] + 180) % 360 - 180)
+            if ra_apart < FULL_SKY_STAR_CLEARANCE_DEG[0] and abs(best_fit["dec_deg"]) < FULL_SKY_STAR_CLEARANCE_DEG[1]:
+                offset = np.radians(best_fit["dec_deg"] - FULL_SKY_STAR_CLEARANCE_DEG[1])
+        axes.text(x, offset, f"{ra}°", ha="center", va="center", **GRATICULE_LABEL_STYLE)
 
 
 def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> None:

@@ -1,4 +1,4 @@
-"""render_png: real PNGs of real results, full sky and zoomed, safe to render from several threads."""
+"""render_png: real PNGs of real results, full sky and zoomed, safe to render from several threads, labels legible."""
 
 import dataclasses
 import io
@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.transforms import Bbox
 
 from examples.sample_data import RESULTS_DIR
 from skydriver.results.analysis import ResultAnalysis, analyse
-from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE, render_png
+from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE, draw, render_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -88,3 +91,57 @@ def test_both_modes_draw_the_summary_contour_lines(zoom: bool) -> None:
     legend_only = _red_pixels(render_png(without_lines, zoom=zoom))  # the legend's sample line
     assert 0 < legend_only < 100
     assert _red_pixels(render_png(analysis, zoom=zoom)) > legend_only + 300
+
+
+LEGIBILITY_RESULTS = {  # the production scan; a best fit on the equator at RA 180 (on a label); a 1,034 deg² 90% region
+    "production": "run00136766.evt000007637140.nsides_8_64_512.json",
+    "best fit on a label": "splinempe__run00138632.evt000031747601.neutrino_1.json",
+    "large regions": "millipede_wilks__run00127907.evt000020178442.HESE_1.json",
+}
+
+
+@pytest.fixture(scope="module", params=LEGIBILITY_RESULTS)
+def drawn(request: pytest.FixtureRequest) -> dict[bool, Figure]:
+    """Both figures of a result, laid out and drawn (so text extents are final)."""
+    analysis = analyse((RESULTS_DIR / LEGIBILITY_RESULTS[request.param]).read_bytes())
+    figures = {zoom: draw(analysis, zoom) for zoom in (False, True)}
+    for figure in figures.values():
+        figure.canvas.draw()
+    return figures
+
+
+def _degree_labels(axes: Axes) -> list[Bbox]:
+    """Window extents of the graticule labels drawn as text (RA on the full sky, RA and Dec on the zoom)."""
+    return [text.get_window_extent() for text in axes.texts if text.get_text().endswith("°")]
+
+
+def _star(axes: Axes) -> Bbox:
+    """The best-fit marker's window extent: a square of its size around its centre."""
+    (star,) = [line for line in axes.lines if line.get_marker() == "*"]
+    x, y = axes.transData.transform(np.column_stack(star.get_data()))[0]
+    radius = star.get_markersize() / 72 * star.figure.dpi / 2
+    return Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+
+
+def _apart(boxes: list[Bbox]) -> bool:
+    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+@pytest.mark.parametrize("zoom", [False, True], ids=["full-sky", "zoom"])
+def test_graticule_labels_are_inside_and_clear_of_the_best_fit(drawn: dict[bool, Figure], zoom: bool) -> None:
+    axes = drawn[zoom].axes[0]
+    labels = _degree_labels(axes)
+    assert len(labels) >= (11 if not zoom else 4)  # every 30 deg of RA on the full sky; some RA and Dec lines zoomed
+    assert _apart(labels + [_star(axes)])
+    frame = axes.get_window_extent()
+    assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1 for box in labels)
+    if zoom:
+        assert _apart(labels + [axes.get_legend().get_window_extent()])
+
+
+@pytest.mark.parametrize("zoom", [False, True], ids=["full-sky", "zoom"])
+def test_colour_bar_labels_do_not_collide(drawn: dict[bool, Figure], zoom: bool) -> None:
+    colour_bar = drawn[zoom].axes[1]
+    labels = [label.get_window_extent() for label in colour_bar.get_xticklabels() if label.get_text()]
+    assert len(labels) >= 3
+    assert _apart(labels)
