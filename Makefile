@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run scan test test-fast fuzz bench schemas docs lock clean
+.PHONY: run scan test test-fast fuzz bench schemas docs pictures lock clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ schemas: $(INSTALLED)
 
 docs: schemas
 	$(PY) -m skydriver.docs
+
+# the README's sky-map pictures (docs/skymap_*.png), drawn by SkyDriver's renderer from the production result
+pictures: $(INSTALLED)
+	$(PY) -m examples.skymap_pictures
 
 # the image's pinned dependencies, with hashes (Dockerfile); run after changing pyproject.toml's dependencies
 lock: $(INSTALLED)
