@@ -210,6 +210,17 @@ async def test_science_routes_before_the_first_result_say_so(user: HttpClient, s
         assert (await user.get(f"/scan/{scan_id}/{path}")).status == 404
 
 
+async def test_science_routes_of_a_deleted_result_are_gone(user: HttpClient, system: HttpClient, scan_id: str) -> None:
+    """A deleted result is a 404 (not a 409: it came, and was deleted), unless include_deleted asks for it."""
+    _, partial = load_result("millipede_wilks__run00136766.evt000007637140.neutrino_1.json")
+    await system.put(f"/scan/result/{scan_id}", {"skyscan_result": partial, "is_final": False})
+    assert (await user.delete(f"/scan/result/{scan_id}")).status == 200
+    for path in ("result/summary", "skymap.png", "skymap.fits"):
+        gone = await user.get(f"/scan/{scan_id}/{path}")
+        assert gone.status == 404 and gone.headers["Content-Type"] == "application/json", (path, gone)
+        assert (await user.get(f"/scan/{scan_id}/{path}", query={"include_deleted": "true"})).status == 200
+
+
 async def test_skymap_fits(user: HttpClient, system: HttpClient, scan_id: str) -> None:
     """Route-level: content type, file name, provenance from the scan's manifest, and the flat argument checked."""
     _, final = load_result("run00136766.evt000007637140.nsides_8_64_512.json")
