@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Colormap, Normalize, PowerNorm
+from matplotlib.colors import Colormap, ListedColormap, Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -36,6 +36,8 @@ ZOOM_COLOR_MAX_2DLLH = 40.0
 FULL_SKY_STAR_CLEARANCE_DEG = (14.0, 9.0)
 """An RA label on the equator closer than this to the best-fit star (in RA, in Dec) moves below the star."""
 CONTOUR_COLORS = {"50%": "black", "90%": "red"}
+NO_FIT_COLOR = (1.0, 0.0, 0.0)
+"""skyreader's colour for pixels whose fit failed (NaN llh)."""
 GRATICULE_LABEL_STYLE = {"fontsize": 8, "color": "white",
                          "bbox": {"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.45, "linewidth": 0}}
 COLORMAP = "plasma_r"
@@ -84,11 +86,12 @@ def _draw_full_sky(figure: Figure, levels: Sequence[NsidePixels], summary: dict)
     if best_fit is None:
         axes.text(0, 0, "no scanned pixels yet", ha="center", va="center", fontsize=14)
         return
-    two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
+    two_delta, no_fit = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
     vmax = max(float(np.nanmax(two_delta)), 10.0)
     norm = PowerNorm(gamma=FULL_SKY_GAMMA, vmin=0.0, vmax=vmax)
     mesh = axes.pcolormesh(x_edges, y_edges, two_delta, norm=norm, cmap=_colormap(), rasterized=True)
     mesh.set_in_layout(False)  # inside the axes anyway; spares the layout pass projecting every cell
+    _mark_no_fit(axes, x_edges, y_edges, no_fit)
     for name, rings in summary["contours"].items():
         for ring in rings:
             ra, dec = np.radians(np.array(ring)).T
@@ -126,11 +129,12 @@ def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> 
     edges = np.linspace(-half_width, half_width, ZOOM_GRID + 1)
     east, north = np.meshgrid(_centres(edges), _centres(edges))
     theta, phi = _gnomonic_to_sphere(best_fit["ra_deg"], best_fit["dec_deg"], east, north)
-    two_delta = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
+    two_delta, no_fit = _sample_two_delta_llh(levels, best_fit["llh"], theta, phi)
 
     axes = figure.add_subplot()
     mesh = axes.pcolormesh(edges, edges, two_delta, cmap=_colormap(), rasterized=True,
                            norm=Normalize(vmin=0.0, vmax=ZOOM_COLOR_MAX_2DLLH))
+    _mark_no_fit(axes, edges, edges, no_fit)
     _draw_graticule(axes, east, north, theta, phi, best_fit["ra_deg"], half_width)
     for name, rings in summary["contours"].items():
         for ring in rings:
@@ -148,6 +152,17 @@ def _draw_zoom(figure: Figure, levels: Sequence[NsidePixels], summary: dict) -> 
     colorbar = figure.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.7, pad=0.02,
                                extend="max")
     colorbar.set_label(r"$-2\,\Delta \ln L$")
+
+
+def _mark_no_fit(axes: Axes, x_edges: np.ndarray, y_edges: np.ndarray, no_fit: np.ndarray) -> None:
+    """Directions whose finest scanned pixel has no fit (NaN llh) in skyreader's bright red, with a legend entry
+    (its 90% line is red too); directions not scanned yet stay light grey."""
+    if not no_fit.any():
+        return
+    cells = np.ma.masked_where(~no_fit, np.ones(no_fit.shape))
+    overlay = axes.pcolormesh(x_edges, y_edges, cells, cmap=ListedColormap([NO_FIT_COLOR]), rasterized=True)
+    overlay.set_in_layout(False)
+    axes.plot([], [], marker="s", markersize=8, color=NO_FIT_COLOR, linestyle="none", label="no fit (llh NaN)")
 
 
 def _contour_legend(axes: Axes, summary: dict) -> None:
@@ -174,17 +189,21 @@ def _spread_ticks(vmax: float, gamma: float, count: int = 5) -> list[float]:
 
 def _sample_two_delta_llh(
     levels: Sequence[NsidePixels], best_llh: float, theta: np.ndarray, phi: np.ndarray
-) -> np.ndarray:
-    """2*(llh - best) of the finest scanned pixel at each direction; NaN where none has a finite llh."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """2*(llh - best) of the finest scanned pixel at each direction (NaN where there is none or its llh is NaN),
+    and where that pixel is there but has no fit."""
     values = np.full(theta.shape, np.nan)
+    no_fit = np.zeros(theta.shape, dtype=bool)
     for level in levels:  # coarsest first, so finer pixels overwrite
         order = np.argsort(level.index)
         index, llh = level.index[order], level.llh[order]
         pixel = healpy.ang2pix(level.nside, theta, phi)
         position = np.minimum(np.searchsorted(index, pixel), index.size - 1)
         scanned = index[position] == pixel
-        values[scanned] = 2 * (llh[position[scanned]] - best_llh)
-    return values
+        found = llh[position[scanned]]
+        values[scanned] = 2 * (found - best_llh)
+        no_fit[scanned] = np.isnan(found)
+    return values, no_fit
 
 
 def _zoom_half_width_deg(levels: Sequence[NsidePixels], best_fit: dict) -> float:
@@ -281,7 +300,7 @@ def _best_fit_label(best_fit: dict) -> str:
 
 
 def _colormap() -> Colormap:
-    """The colour map, with directions no pixel describes (NaN) in light grey."""
+    """The colour map, with directions no scanned pixel describes in light grey (`_mark_no_fit` paints failed fits)."""
     return colormaps[COLORMAP].with_extremes(bad="lightgrey")
 
 

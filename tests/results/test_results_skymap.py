@@ -15,6 +15,7 @@ from matplotlib.transforms import Bbox
 
 from examples.sample_data import RESULTS_DIR
 from skydriver.results.analysis import ResultAnalysis, analyse
+from skydriver.results.format import NAN_SENTINEL
 from skydriver.results.skymap import DPI, FULL_SKY_FIGURE_SIZE, ZOOM_FIGURE_SIZE, draw, render_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -145,3 +146,26 @@ def test_colour_bar_labels_do_not_collide(drawn: dict[bool, Figure], zoom: bool)
     labels = [label.get_window_extent() for label in colour_bar.get_xticklabels() if label.get_text()]
     assert len(labels) >= 3
     assert _apart(labels)
+
+
+def _legend_texts(figure: Figure) -> list[str]:
+    return [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+
+
+def _grey_pixels(png: bytes) -> int:
+    """Pixels of matplotlib's light grey (211, 211, 211): directions not scanned yet."""
+    rgb = np.round(_decode(png)[..., :3] * 255)
+    return int(np.sum(np.all(rgb == 211, axis=-1)))
+
+
+def test_failed_fits_are_skyreaders_red_and_unscanned_sky_grey(production_result: dict) -> None:
+    production_result["nside-8"]["data"] = [row for row in production_result["nside-8"]["data"] if row[0] < 600]
+    unscanned = _analysis(production_result)
+    for row in sorted(production_result["nside-512"]["data"], key=lambda row: row[1])[3:40:3]:
+        row[1] = NAN_SENTINEL  # no fit near the best
+    failed = _analysis(production_result)
+    for zoom in (False, True):
+        assert "no fit (llh NaN)" not in _legend_texts(draw(unscanned, zoom))
+        assert "no fit (llh NaN)" in _legend_texts(draw(failed, zoom))
+    assert _grey_pixels(render_png(unscanned)) > 10_000  # the southern cap of nside-8 pixels 600-767
+    assert _red_pixels(render_png(failed, zoom=True)) > _red_pixels(render_png(unscanned, zoom=True)) + 1_000
