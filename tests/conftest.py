@@ -20,6 +20,7 @@ from rest_tools.utils.auth import Auth
 
 from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT, alert_scan_request
 from skydriver.config import Settings
+from skydriver.database import Database, open_database
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import SkyDriver, start
 from tests.http_client import HttpClient
@@ -95,6 +96,14 @@ async def local_driver(local_settings: Settings) -> AsyncIterator[SkyDriver]:
 @pytest.fixture
 def settings(mongo_uri: str, tmp_path: Path) -> Settings:
     return make_settings(mongo_uri, tmp_path)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The database alone (indexes made, no HTTP server, no loops): what the service core is tested on directly."""
+    opened = await open_database(settings)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A launcher that starts nothing and notes when SkyDriver asked it to start each scan.
+"""A launcher that starts nothing and notes when SkyDriver asked it to start and to stop each scan.
 
 For tests and benchmarks of what SkyDriver itself does before a launch (claim order, rate limit, wake-up latency);
 every scan it was asked to start reads as running.
@@ -19,6 +19,7 @@ class RecordingLauncher(Launcher):
     def __init__(self) -> None:
         self.started: list[str] = []  # scan ids, once per call (a scan started twice shows twice)
         self.started_at: dict[str, float] = {}  # scan_id -> time.perf_counter() of its first start
+        self.stopped: list[str] = []  # scan ids, once per call
 
     def usable_clusters(self, registry: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
         return dict(registry)
@@ -35,4 +36,4 @@ class RecordingLauncher(Launcher):
         return {scan.scan_id: Observation(ScanState.RUNNING) for scan in scans}
 
     async def stop(self, scan: LaunchedScan) -> None:
-        pass
+        self.stopped.append(scan.scan_id)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pymongo import AsyncMongoClient, monitoring
 
-from skydriver.database import Database, open_database
+from skydriver.database import Database
 from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
 from skydriver.database.records import ScanRecord
 from skydriver.models import ScanListArgs
@@ -29,14 +27,6 @@ FILTERS: list[dict[str, Any]] = [
     {"event_id": 4}, {"priority": 5}, {"created_after": T0 - dt.timedelta(days=1)},
     {"created_before": T0 - dt.timedelta(days=1), "state": ["IN_PROGRESS"]}, {"include_deleted": True, "state": ["ABORTED"]},
 ]  # fmt: skip
-
-
-@pytest.fixture
-async def database(mongo_uri: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """The database alone (indexes made, no loops): the scans a test stores stay as stored."""
-    opened = await open_database(make_settings(mongo_uri, tmp_path))
-    yield opened
-    await opened.close()
 
 
 def spread_scans(count: int, seed: int) -> list[dict[str, Any]]:
