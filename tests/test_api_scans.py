@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from rest_tools.server import RestHandler
 
@@ -12,18 +11,13 @@ import skydriver
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
+from tests.scan_api import post_scan
 
 MANIFEST_KEYS = {
     "scan_id", "is_deleted", "event_i3live_json_dict", "scanner_server_args", "tms_args", "env_vars",
     "condor_clusters", "event_metadata", "scan_metadata", "progress", "complete", "docker_tag", "launch", "skydriver_version",
     "status", "rescan_of", "replaced_by",
 }  # fmt: skip
-
-
-async def post_scan(user: HttpClient, event: Any, **overrides: Any) -> dict[str, Any]:
-    response = await user.post("/scan", scan_body(event, **overrides))
-    assert response.status == 200, response
-    return response.json()
 
 
 async def test_post_scan_returns_the_manifest_with_provenance(user: HttpClient, modern_event: dict) -> None:

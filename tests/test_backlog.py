@@ -13,9 +13,9 @@ import pytest
 from skydriver.backlog_runner import BacklogRunner
 from skydriver.database.backlog import CLAIM_FIELDS, LAUNCH_ORDER, LeaseOwner, at_or_above
 from skydriver.server import SkyDriver, stop_tasks
-from tests.conftest import scan_body
 from tests.http_client import HttpClient
 from tests.recording_launcher import RecordingLauncher
+from tests.scan_api import post_scan
 
 LEASE = dt.timedelta(seconds=60)
 NEVER = 3600.0  # seconds: a poll or rate limit no test waits for
@@ -153,9 +153,7 @@ async def runner(driver: SkyDriver) -> AsyncIterator[Runner]:
 
 
 async def post(user: HttpClient, event: dict[str, Any], priority: int) -> str:
-    response = await user.post("/scan", scan_body(event, priority=priority))
-    assert response.status == 200, response
-    return str(response.json()["scan_id"])
+    return str((await post_scan(user, event, priority=priority))["scan_id"])
 
 
 async def test_an_alert_posted_here_is_launched_without_waiting_for_the_poll(

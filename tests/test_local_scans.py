@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from skydriver.launchers.local import LocalLauncher
 from skydriver.server import SkyDriver, start
 from tests.conftest import AUTH_SECRET, free_port, scan_body, token
 from tests.http_client import HttpClient
+from tests.scan_api import wait_for_manifest
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
@@ -46,18 +45,6 @@ def scan_processes(data_dir: Path, scan_id: str) -> list[psutil.Process]:
     return found
 
 
-async def wait_for(client: HttpClient, scan_id: str, predicate: Any, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = await client.get(f"/scan/manifest/{scan_id}", query={"include_event": "false", "include_deleted": "true"})
-        if response.status == 200 and predicate(manifest := response.json()):
-            return manifest
-        if response.status == 200 and manifest["complete"]:
-            break  # finished without reaching the condition: no use waiting
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"scan {scan_id}: condition not reached in {timeout}s: {response.body[:2000]!r}")
-
-
 def event_direction(event: dict[str, Any]) -> tuple[float, float]:
     data = event["value"]["data"]
     reco = data["reco"]["splinempe"]
@@ -74,7 +61,7 @@ async def test_a_real_event_is_scanned_end_to_end(
     assert response.status == 200, response
     scan_id = response.json()["scan_id"]
 
-    running = await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
+    running = await wait_for_manifest(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
     assert running["launch"]["status"] == "launched"
     assert "skydriver.reference_scanner.server --reco-algo dummy" in running["scanner_server_args"]
     assert running["env_vars"]["scanner_server"]["SKYSCAN_SKYDRIVER_AUTH"] == {"redacted": "a SkyDriver system token for this scan only, minted at launch"}
@@ -89,7 +76,7 @@ async def test_a_real_event_is_scanned_end_to_end(
     manifest_text = (await user.get(f"/scan/manifest/{scan_id}")).body.decode()
     assert all(scanner_token not in text for text in [manifest_text, *(" ".join(p.cmdline()) for p in processes)])
 
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"])
     assert done["launch"] == {"launcher": "local", "status": "stopped", "reason": "finished", "attempts": 1}
     assert done["event_metadata"] == {**done["event_metadata"], "run_id": 138632, "event_id": 31747601, "is_real_event": True}
     assert done["progress"]["processing_stats"]["finished"] is True
@@ -119,11 +106,11 @@ async def test_delete_mid_scan_stops_every_process(local_driver: SkyDriver, loca
     user = HttpClient(local_driver.address, token("user"))
     body = scan_body(modern_event, cluster=[["local", 1], ["local", 1]], reco_algo="dummy", nsides={"8": 0, "64": 40})
     scan_id = (await user.post("/scan", body)).json()["scan_id"]
-    await wait_for(user, scan_id, lambda m: len(m["condor_clusters"]) == 2)
+    await wait_for_manifest(user, scan_id, lambda m: len(m["condor_clusters"]) == 2)
     assert len(scan_processes(local_settings.data_dir, scan_id)) >= 5  # server, 2 scanner_client starters, 2 workers
     deleted = await user.delete(f"/scan/manifest/{scan_id}")
     assert deleted.status == 200 and deleted.json()["is_deleted"] is True
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"])
     assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "deleted"
     assert done["status"]["scan_state"].startswith("ABORTED__") and done["status"]["is_terminal"]
     assert scan_processes(local_settings.data_dir, scan_id) == []
@@ -137,13 +124,13 @@ async def test_skydriver_restart_mid_scan_keeps_the_scan(local_settings: Setting
     first = await start(local_settings)
     user = HttpClient(first.address, token("user"))
     scan_id = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
-    await wait_for(user, scan_id, lambda m: m["progress"])
+    await wait_for_manifest(user, scan_id, lambda m: m["progress"])
     await first.stop()
     assert scan_processes(local_settings.data_dir, scan_id), "the scan must outlive SkyDriver"
 
     second = await start(local_settings)  # same port, database and data directory
     try:
-        done = await wait_for(user, scan_id, lambda m: m["complete"])
+        done = await wait_for_manifest(user, scan_id, lambda m: m["complete"])
         assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "finished"
         assert (await user.get(f"/scan/result/{scan_id}")).json()["is_final"] is True
         assert scan_processes(local_settings.data_dir, scan_id) == []
@@ -156,7 +143,7 @@ async def test_processes_that_vanished_while_skydriver_was_down_mark_the_scan_st
     user = HttpClient(first.address, token("user"))
     body = scan_body(modern_event, cluster={"local": 1}, reco_algo="dummy", nsides={"8": 0, "64": 40})
     scan_id = (await user.post("/scan", body)).json()["scan_id"]
-    await wait_for(user, scan_id, lambda m: m["condor_clusters"])
+    await wait_for_manifest(user, scan_id, lambda m: m["condor_clusters"])
     await first.stop()
     while procs := scan_processes(local_settings.data_dir, scan_id):  # until none is left (a starter may spawn more)
         for proc in procs:
@@ -164,7 +151,7 @@ async def test_processes_that_vanished_while_skydriver_was_down_mark_the_scan_st
         psutil.wait_procs(procs, timeout=5)
     second = await start(local_settings)
     try:
-        done = await wait_for(user, scan_id, lambda m: m["complete"])
+        done = await wait_for_manifest(user, scan_id, lambda m: m["complete"])
         assert done["launch"]["status"] == "stopped"
         assert "vanished while SkyDriver was not watching" in done["launch"]["reason"]
         assert done["status"]["scan_state"].startswith("STOPPED__") and done["status"]["reason"] == done["launch"]["reason"]
@@ -184,11 +171,11 @@ async def test_local_launcher_refuses_real_algorithms_and_remote_clusters(local_
 async def test_a_killed_worker_does_not_stop_the_scan(local_driver: SkyDriver, local_settings: Settings, modern_event: dict) -> None:
     user = HttpClient(local_driver.address, token("user"))
     scan_id = (await user.post("/scan", scan_body(modern_event, cluster={"local": 2}, reco_algo="dummy", nsides=NSIDES))).json()["scan_id"]
-    await wait_for(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
+    await wait_for_manifest(user, scan_id, lambda m: m["progress"] and m["condor_clusters"])
     workers = [p for p in scan_processes(local_settings.data_dir, scan_id) if p.cmdline()[1:3] == ["-m", "skydriver.reference_scanner.client"]]
     assert len(workers) == 2
     workers[0].kill()
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"])
     assert done["launch"]["reason"] == "finished"
     assert done["condor_clusters"][0]["states"]["removed"] == 1  # the starter saw its worker killed
     result = (await user.get(f"/scan/result/{scan_id}")).json()

@@ -11,7 +11,7 @@ import datetime as dt
 import shlex
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from skydriver.config import Settings
 from skydriver.launchers.kubernetes import KubernetesLauncher
 from skydriver.reconcile import reconcile_once
 from skydriver.server import SkyDriver, start
-from tests.conftest import free_port, make_settings, scan_body, token
+from tests.conftest import free_port, make_settings, token
 from tests.http_client import HttpClient
+from tests.scan_api import post_scan, wait_for_manifest
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
@@ -43,7 +44,6 @@ SUB_2 = {"collector": "glidein-cm.icecube.wisc.edu", "schedd": "sub-2.icecube.wi
 CONDOR_CLUSTERS = [{**SUB_2, "cluster_id": 4242, "jobs": 1234}, {**SUB_2, "cluster_id": 4243, "jobs": 56}]
 SECRET_NAMES = ("SKYSCAN_SKYDRIVER_AUTH", "SKYSCAN_BROKER_AUTH", "CONDOR_TOKEN")
 TIMEOUT = 20.0
-MANIFEST_QUERY = {"include_event": "false", "include_deleted": "true"}
 
 
 @attrs.define
@@ -140,24 +140,10 @@ async def drivers(api_server: ScanApiServer) -> AsyncIterator[Drivers]:
         api_client.close()
 
 
-async def wait_for(http: HttpClient, scan_id: str, predicate: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
-    """Poll the manifest until ``predicate`` holds; fail at the deadline."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        response = await http.get(f"/scan/manifest/{scan_id}", query=MANIFEST_QUERY)
-        if response.status == 200 and predicate(manifest := response.json()):
-            return manifest
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"scan {scan_id}: condition not reached in {TIMEOUT}s: {response.body[:2000]!r}")
-
-
-async def post_scan(driver: SkyDriver, event: dict[str, Any]) -> str:
+async def post_alert_scan(driver: SkyDriver, event: dict[str, Any]) -> str:
     """POST a scan asking for sub-2 twice, as an alert pipeline does; its scan_id."""
-    response = await HttpClient(driver.address, token("user")).post(
-        "/scan", scan_body(event, cluster=[["sub-2", 1234], ["sub-2", 56]])
-    )
-    assert response.status == 200, response
-    return str(response.json()["scan_id"])
+    manifest = await post_scan(HttpClient(driver.address, token("user")), event, cluster=[["sub-2", 1234], ["sub-2", 56]])
+    return str(manifest["scan_id"])
 
 
 async def report_condor_clusters(driver: SkyDriver, scan_id: str) -> None:
@@ -171,8 +157,8 @@ async def report_condor_clusters(driver: SkyDriver, scan_id: str) -> None:
 async def running_scan(driver: SkyDriver, event: dict[str, Any]) -> tuple[HttpClient, str]:
     """A scan launched and with its starters' clusters reported: (a user's client, its scan_id)."""
     user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, event)
-    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    scan_id = await post_alert_scan(driver, event)
+    await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     await report_condor_clusters(driver, scan_id)
     return user, scan_id
 
@@ -205,9 +191,9 @@ async def test_a_scan_is_launched_as_one_job_holding_what_the_manifest_says(
 ) -> None:
     driver = await drivers.start(k8s_scan_settings)
     user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
+    scan_id = await post_alert_scan(driver, modern_event)
 
-    manifest = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    manifest = await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     assert manifest["launch"] == {"launcher": "kubernetes", "status": "launched", "reason": None, "attempts": 1}
     jobs = api_server.jobs(scan_id)
     assert list(jobs) == [f"skyscan-{scan_id}"]
@@ -246,8 +232,8 @@ async def test_final_result_tears_the_scan_down_after_the_wait(
 ) -> None:
     driver = await drivers.start(k8s_scan_settings)
     user, system = HttpClient(driver.address, token("user")), HttpClient(driver.address, token("system"))
-    scan_id = await post_scan(driver, modern_event)
-    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    scan_id = await post_alert_scan(driver, modern_event)
+    await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     await report_condor_clusters(driver, scan_id)
 
     before_final = time.monotonic()
@@ -255,7 +241,7 @@ async def test_final_result_tears_the_scan_down_after_the_wait(
     response = await system.put(f"/scan/result/{scan_id}", raw=raw)
     assert response.status == 200 and response.json()["is_final"] is True, response
 
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)
     assert done["launch"] == {"launcher": "kubernetes", "status": "stopped", "reason": "finished", "attempts": 1}
     assert done["is_deleted"] is False
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
@@ -280,9 +266,9 @@ async def test_refused_creates_are_retried_without_duplicating_the_job(
     api_server.refuse_creates[k8s_scan_settings.kubernetes.namespace] = 2
     driver = await drivers.start(k8s_scan_settings)
     user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
+    scan_id = await post_alert_scan(driver, modern_event)
 
-    manifest = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    manifest = await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     assert manifest["launch"] == {"launcher": "kubernetes", "status": "launched", "reason": None, "attempts": 3}
     assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"]
     assert len(api_server.create_times[f"skyscan-{scan_id}"]) == 1
@@ -297,9 +283,9 @@ async def test_creates_refused_every_time_mark_the_scan_failed(
     api_server.refuse_creates[k8s_scan_settings.kubernetes.namespace] = 100
     driver = await drivers.start(k8s_scan_settings)
     user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
+    scan_id = await post_alert_scan(driver, modern_event)
 
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)
     assert done["launch"]["status"] == "failed"
     assert done["launch"]["attempts"] == 3
     assert done["launch"]["reason"].startswith("launch failed after 3 attempt(s): ")
@@ -313,9 +299,10 @@ async def test_an_unreachable_api_server_marks_the_scan_failed(
 ) -> None:
     driver = await drivers.start(k8s_scan_settings, api_url=f"http://127.0.0.1:{free_port()}")
     user = HttpClient(driver.address, token("user"))
-    scan_id = await post_scan(driver, modern_event)
+    scan_id = await post_alert_scan(driver, modern_event)
 
-    failed = await wait_for(user, scan_id, lambda m: m["launch"]["status"] not in ("waiting", "launching"))
+    launch_ended = lambda m: m["launch"]["status"] not in ("waiting", "launching")  # noqa: E731
+    failed = await wait_for_manifest(user, scan_id, launch_ended, timeout=TIMEOUT)
     assert failed["launch"]["status"] == "failed"
     assert failed["launch"]["attempts"] == 3
     assert failed["launch"]["reason"].startswith("launch failed after 3 attempt(s): ")
@@ -329,9 +316,9 @@ async def test_skydriver_killed_mid_launch_takes_the_launch_back_at_once_and_lea
     answer_lost = api_server.lose_create_answer[namespace] = asyncio.Event()
     first = await drivers.start(k8s_scan_settings)
     user = HttpClient(first.address, token("user"))
-    scan_id = await post_scan(first, modern_event)
+    scan_id = await post_alert_scan(first, modern_event)
     try:
-        in_flight = await wait_for(user, scan_id, lambda m: api_server.jobs(scan_id))
+        in_flight = await wait_for_manifest(user, scan_id, lambda m: api_server.jobs(scan_id), timeout=TIMEOUT)
         assert in_flight["launch"]["status"] == "launching"  # the Job exists; SkyDriver never read the answer
         lease = (await first.database.backlog.collection.find_one({"scan_id": scan_id}))["lease"]
         assert lease["instance"] == k8s_scan_settings.instance
@@ -340,7 +327,7 @@ async def test_skydriver_killed_mid_launch_takes_the_launch_back_at_once_and_lea
 
         await drivers.start(k8s_scan_settings)  # the same instance (port, database, data directory), booted later
         # takes back at once the launch its earlier run held, instead of waiting for the lease to run out
-        launched = await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+        launched = await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     finally:
         answer_lost.set()
     assert launched["launch"]["attempts"] == 2
@@ -354,8 +341,8 @@ async def test_skydriver_restarted_during_the_teardown_wait_still_tears_down(
     settings = dataclasses.replace(k8s_scan_settings, wait_before_teardown=3.0)  # room for the restart
     first = await drivers.start(settings)
     user, system = HttpClient(first.address, token("user")), HttpClient(first.address, token("system"))
-    scan_id = await post_scan(first, modern_event)
-    await wait_for(user, scan_id, lambda m: m["launch"]["status"] == "launched")
+    scan_id = await post_alert_scan(first, modern_event)
+    await wait_for_manifest(user, scan_id, lambda m: m["launch"]["status"] == "launched", timeout=TIMEOUT)
     await report_condor_clusters(first, scan_id)
     raw = b'{"skyscan_result":' + FINAL_RESULT.read_bytes() + b',"is_final":true}'
     assert (await system.put(f"/scan/result/{scan_id}", raw=raw)).status == 200
@@ -363,7 +350,7 @@ async def test_skydriver_restarted_during_the_teardown_wait_still_tears_down(
     assert list(api_server.jobs(scan_id)) == [f"skyscan-{scan_id}"], "torn down before the restart: wait longer"
 
     await drivers.start(settings)
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)
     assert done["launch"]["status"] == "stopped" and done["launch"]["reason"] == "finished"
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
 
@@ -377,7 +364,7 @@ async def test_a_job_deleted_behind_skydrivers_back_marks_the_scan_stopped(
     batch = client.BatchV1Api(drivers.api_clients[-1])
     await asyncio.to_thread(batch.delete_namespaced_job, f"skyscan-{scan_id}", k8s_scan_settings.kubernetes.namespace)
 
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)
     assert done["launch"]["status"] == "stopped"
     assert "kubernetes processes vanished" in done["launch"]["reason"]
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)  # its HTCondor clusters are not left running
@@ -391,7 +378,7 @@ async def test_delete_of_a_running_scan_stops_it(
 
     deleted = await user.delete(f"/scan/manifest/{scan_id}")
     assert deleted.status == 200 and deleted.json()["is_deleted"] is True, deleted
-    done = await wait_for(user, scan_id, lambda m: m["complete"])
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)
     assert done["is_deleted"] is True
     assert done["launch"] == {"launcher": "kubernetes", "status": "stopped", "reason": "deleted", "attempts": 1}
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
@@ -433,6 +420,6 @@ async def test_every_worker_held_fails_the_scan_with_the_hold_reasons(
         "every worker of the scan's 2 HTCondor clusters is held or removed (1286 held, 4 removed); most common hold "
         f"reasons: {memory!r} (1256), 'Transfer input files failure' (30)"
     )
-    done = await wait_for(user, scan_id, lambda m: m["complete"])  # torn down: the held jobs are removed
+    done = await wait_for_manifest(user, scan_id, lambda m: m["complete"], timeout=TIMEOUT)  # torn down: the held jobs are removed
     assert done["status"]["failure"] == failure
     assert_stopper_for(api_server, scan_id, CONDOR_CLUSTERS)
