@@ -22,8 +22,9 @@ DEFAULT_VERSION = 0
 REQUIRED_METADATA = ("nside", "run_id", "event_id", "mjd", "event_type")
 """skyreader's `SkyScanResult.MINIMAL_METADATA_FIELDS`."""
 
-MAX_NSIDE = 2**29
-"""The largest nside HEALPix (and healpy) supports."""
+HEALPIX_MAX_NSIDE = 2**29
+"""The largest nside HEALPix (and healpy) supports: what a result may hold. A scan may only request up to the scanner's
+own limit, ``scanner_client.nsides.MAX_NSIDE``, a different fact."""
 
 _NSIDE_KEY = re.compile(r"nside-([1-9][0-9]*)")
 
@@ -34,10 +35,10 @@ def nside_key(nside: int) -> str:
 
 
 def parse_nside_key(key: object) -> int | None:
-    """The nside of a well-formed `nside-N` key (N a power of two up to `MAX_NSIDE`), else None."""
+    """The nside of a well-formed `nside-N` key (N a power of two up to `HEALPIX_MAX_NSIDE`), else None."""
     if not isinstance(key, str) or not (match := _NSIDE_KEY.fullmatch(key)):
         return None
     nside = int(match.group(1))
-    if nside > MAX_NSIDE or nside & (nside - 1):
+    if nside > HEALPIX_MAX_NSIDE or nside & (nside - 1):
         return None
     return nside

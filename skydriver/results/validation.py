@@ -28,7 +28,7 @@ from ..storable import NotStorable, check_depth
 from .format import (
     COLUMNS_BY_VERSION,
     DEFAULT_VERSION,
-    MAX_NSIDE,
+    HEALPIX_MAX_NSIDE,
     NAN_SENTINEL,
     REQUIRED_METADATA,
     parse_nside_key,
@@ -50,7 +50,7 @@ def validate_skyscan_result(result: dict) -> None:
         nside = parse_nside_key(key)
         if nside is None:
             raise ResultValidationError(
-                f"{key!r}: key must be 'nside-N' with N a power of two in [1, {MAX_NSIDE}]"
+                f"{key!r}: key must be 'nside-N' with N a power of two in [1, {HEALPIX_MAX_NSIDE}]"
             )
         metadata = _validate_entry_shape(key, entry)
         version = _validate_metadata(key, nside, metadata)
