@@ -41,3 +41,9 @@ def test_the_dockerfile_installs_the_lock_with_hashes_and_the_project_without_re
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.lock" in dockerfile
     assert re.search(r"pip install [^\n]*--no-deps[^\n]* \.", dockerfile)
+
+
+def test_the_image_is_labelled_with_the_version_pyproject_declares() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert f"ARG VERSION={version}\n" in dockerfile and 'org.opencontainers.image.version="${VERSION}"' in dockerfile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import yaml
 
 from skydriver.config import Settings, declarations
 
-MANIFESTS = Path(__file__).parents[2] / "resources" / "kubernetes"
+REPO = Path(__file__).parents[2]
+MANIFESTS = REPO / "resources" / "kubernetes"
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]  # declared there, once
 
 
 def documents() -> list[dict[str, Any]]:
@@ -118,3 +121,16 @@ def test_service_reaches_the_deployment() -> None:
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     port_names = {p["name"] for c in pod["spec"]["containers"] for p in c["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+
+
+def test_every_manifest_records_the_version_and_deploys_its_image() -> None:
+    """Each object's provenance label and SkyDriver's image (the Deployment's and the starters') follow pyproject.toml's
+    version, so `kubectl apply -k` deploys the release the manifests name."""
+    objects = [doc for doc in documents() if doc["kind"] != "Kustomization"]
+    assert {doc["kind"]: doc["metadata"]["labels"].get("app.kubernetes.io/version") for doc in objects} == {
+        doc["kind"]: VERSION for doc in objects
+    }  # fmt: skip
+    pod = manifests()["Deployment"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/version"] == VERSION
+    image = f"ghcr.io/wipacrepo/skydriver:{VERSION}"
+    assert pod["spec"]["containers"][0]["image"] == manifests()["ConfigMap"]["data"]["SKYDRIVER_STARTER_IMAGE"] == image
