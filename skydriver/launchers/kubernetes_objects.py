@@ -24,6 +24,7 @@ ROLE_LABEL = "skydriver/role"
 SCANNER_LABELS = {APP_LABEL: APP_NAME, ROLE_LABEL: "scanner"}
 SERVER_CONTAINER = "skyscan-server"
 COMMON_SPACE_VOLUME = "common-space"
+SCRATCH_VOLUME, SCRATCH_PATH = "scratch", "/tmp"  # scanner_client's only writes outside /common-space (its IDTOKEN file)
 # finished Jobs linger a day for `kubectl logs`; SkyDriver itself deletes them on teardown
 TTL_SECONDS_AFTER_FINISHED = 24 * 60 * 60
 # condor_rm of an already-removed cluster is harmless, so a failed stopper pod may simply run again
@@ -171,6 +172,11 @@ RESTRICTED_POD = client.V1PodSecurityContext(
 RESTRICTED_CONTAINER = client.V1SecurityContext(
     allow_privilege_escalation=False, capabilities=client.V1Capabilities(drop=["ALL"])
 )
+# this project's image (starters, stoppers) writes only to its volumes: its root filesystem is read-only; the Skymap
+# Scanner's image is not ours to know, so its server keeps a writable one
+READ_ONLY_CONTAINER = client.V1SecurityContext(
+    allow_privilege_escalation=False, capabilities=client.V1Capabilities(drop=["ALL"]), read_only_root_filesystem=True
+)
 
 
 def _common_space_mount() -> client.V1VolumeMount:
@@ -178,8 +184,12 @@ def _common_space_mount() -> client.V1VolumeMount:
 
 
 def _container(
-    name: str, image: str, command: list[str], env: EnvPlan, resources: client.V1ResourceRequirements
+    name: str, image: str, command: list[str], env: EnvPlan, resources: client.V1ResourceRequirements, ours: bool = True
 ) -> client.V1Container:
+    """A scan pod's container; ``ours``: it runs this project's image (``scanner_client``), read-only but for /tmp."""
+    mounts = [_common_space_mount()]
+    if ours:
+        mounts.append(client.V1VolumeMount(name=SCRATCH_VOLUME, mount_path=SCRATCH_PATH))
     return client.V1Container(
         name=name,
         image=image,
@@ -187,8 +197,8 @@ def _container(
         args=command[MODULE_COMMAND_LENGTH:],
         env=env_vars(env),
         resources=resources,
-        volume_mounts=[_common_space_mount()],
-        security_context=RESTRICTED_CONTAINER,
+        volume_mounts=mounts,
+        security_context=READ_ONLY_CONTAINER if ours else RESTRICTED_CONTAINER,
     )
 
 
@@ -212,7 +222,10 @@ def _job(
                     automount_service_account_token=False,  # scan pods never talk to the Kubernetes API
                     security_context=RESTRICTED_POD,
                     containers=containers,
-                    volumes=[client.V1Volume(name=COMMON_SPACE_VOLUME, empty_dir=client.V1EmptyDirVolumeSource())],
+                    volumes=[
+                        client.V1Volume(name=volume, empty_dir=client.V1EmptyDirVolumeSource())
+                        for volume in (COMMON_SPACE_VOLUME, SCRATCH_VOLUME)
+                    ],
                 ),
             ),
         ),
@@ -228,6 +241,7 @@ def scan_job(k8s: KubernetesSettings, scanner: ScannerSettings, scan: ScanReques
         server_command,
         scanner_server_env(k8s, scanner, scan, token_secret),
         SERVER_RESOURCES,
+        ours=False,
     )
     starters = [
         _container(starter_container_name(i), k8s.starter_image, command, starter_env(k8s, scanner, scan, token_secret), CLIENT_RESOURCES)

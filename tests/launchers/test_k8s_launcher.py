@@ -57,7 +57,7 @@ async def test_start_creates_one_job_with_server_and_starters(
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    assert pod["volumes"] == [{"name": "common-space", "emptyDir": {}}]
+    assert pod["volumes"] == [{"name": "common-space", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}]
 
     server, *starters = pod["containers"]
     assert server["image"] == "icecube/skymap_scanner:3.5.2"
@@ -76,8 +76,9 @@ async def test_start_creates_one_job_with_server_and_starters(
         "--singularity-image", "/cvmfs/icecube.opensciencegrid.org/containers/realtime/skymap_scanner:3.5.2",
         "--client-startup-json", "/common-space/startup.json",
     ]  # fmt: skip
-    for container in pod["containers"]:
-        assert container["volumeMounts"] == [{"name": "common-space", "mountPath": "/common-space"}]
+    for container in pod["containers"]:  # starters (this project's image) also get a scratch /tmp: read-only root
+        scratch = [] if container is server else [{"name": "scratch", "mountPath": "/tmp"}]
+        assert container["volumeMounts"] == [{"name": "common-space", "mountPath": "/common-space"}, *scratch]
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
 

@@ -115,6 +115,20 @@ def test_every_pod_passes_pod_security_restricted() -> None:
     assert {name: restricted_violations(pod) for name, pod in pods.items()} == {name: [] for name in pods}
 
 
+def test_containers_of_this_projects_image_have_a_read_only_root_filesystem() -> None:
+    """Starters and stoppers (scanner_client) write only to their volumes; the Skymap Scanner's server, not our image,
+    keeps a writable root filesystem."""
+    pods = scan_pods()
+    containers = [*pods["scan Job"]["spec"]["containers"], *pods["stopper Job"]["spec"]["containers"]]
+    read_only = {c["name"]: c["securityContext"].get("readOnlyRootFilesystem", False) for c in containers}
+    assert read_only == {c["name"]: c["name"] != kubernetes_objects.SERVER_CONTAINER for c in containers}
+    for container in containers:
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts >= ({"/common-space", "/tmp"} if read_only[container["name"]] else {"/common-space"}), container["name"]
+    for pod in pods.values():
+        assert {volume["name"] for volume in pod["spec"]["volumes"]} == {"common-space", "scratch"}
+
+
 def test_the_checker_catches_what_restricted_forbids() -> None:
     pod = scan_pods()["scan Job"]
     pod["spec"]["containers"][0]["securityContext"] = {"allowPrivilegeEscalation": True, "capabilities": {"add": ["SYS_ADMIN"]}}
