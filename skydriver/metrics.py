@@ -1,14 +1,16 @@
 """Prometheus metrics, with prometheus_client: requests by route template (never by raw path, so scan ids never
-become label values), scans by launch status and the backlog (read from the database when scraped), and what the
-scanner reports. No label ever holds a token, a user name or a scan id."""
+become label values), scans by state and the backlog (read from the database when scraped), and what the scanner
+reports. No label ever holds a token, a user name or a scan id."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .database import Database
+from .scan_status import STATE_CODES, scan_state
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SCAN_STEP_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -25,7 +27,14 @@ class Metrics:
             "skydriver_http_request_duration_seconds", "time to answer a request", ["route", "method"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self.scans = Gauge("skydriver_scans", "scans by launch status (deleted ones included)", ["launch_status"], registry=r)
+        self.scans = Gauge(
+            "skydriver_scans", "scans not yet ended (launch status waiting to stopping) by scan state, deleted ones included",
+            ["state"], registry=r,
+        )  # fmt: skip
+        self.scans_ended = Gauge(
+            "skydriver_scans_ended", "ended scans (launch status stopped or failed), by launch status", ["launch_status"],
+            registry=r,
+        )  # fmt: skip
         self.backlog_depth = Gauge("skydriver_backlog_depth", "scans waiting to be launched", registry=r)
         self.backlog_oldest_age = Gauge(
             "skydriver_backlog_oldest_age_seconds", "how long the longest-waiting scan has waited (0: none waits)", registry=r
@@ -56,11 +65,19 @@ class Metrics:
         self.requests.labels(route, method, f"{status // 100}xx").inc()
         self.request_seconds.labels(route, method).observe(seconds)
 
-    async def scrape(self, database: Database) -> bytes:
-        """The text exposition, after reading the gauges that live in the database."""
-        counts = await database.manifests.count_by_launch_status()
-        for status, count in counts.items():
-            self.scans.labels(status).set(count)
+    async def scrape(self, database: Database, stall_after: float) -> bytes:
+        """The text exposition, after reading the gauges that live in the database.
+
+        Only the scans not yet ended are read and their states derived (a scrape costs what the backlog and the
+        running scans hold, whatever the number stored); ended ones are counted by launch status.
+        """
+        not_ended = await database.manifests.not_ended()
+        now = dt.datetime.now(dt.UTC)
+        states = collections.Counter(scan_state(scan, now, stall_after)[0] for scan in not_ended)
+        for code in STATE_CODES:  # every code, so a state no scan is in any more reads 0, not its last count
+            self.scans.labels(code).set(states.get(code, 0))
+        for status, count in (await database.manifests.count_ended(len(not_ended))).items():
+            self.scans_ended.labels(status).set(count)
         self.database_restarts.set(database.health.restarts_total)
         self.backlog_depth.set(await database.backlog.count())
         oldest = await database.backlog.oldest_created()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -14,10 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from skydriver.database import open_database
+from skydriver.database.records import ScanRecord
 from skydriver.logs import ContextFilter, DropRestToolsStartLine, JsonFormatter, about_scan
+from skydriver.metrics import Metrics
+from skydriver.rest.routes import ROUTES
+from skydriver.scan_status import STATE_CODES, scan_state
 from skydriver.server import SkyDriver, start
-from tests.conftest import scan_body, token
+from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
+from tests.test_scan_list_paging import spread_scans
+from tests.test_scan_status import STALL_AFTER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,34 +53,75 @@ async def test_readiness_reports_each_check_and_503_when_a_loop_died(driver: Sky
     assert not_ready.json()["ready"] is False and not_ready.json()["checks"]["loop:teardown"] == {"ok": False, "error": "cancelled"}
 
 
+FAMILIES = {  # every family the issue names: requests, scans, backlog, launches, teardowns, scanners' reports, reconcile
+    "skydriver_http_requests": "counter", "skydriver_http_request_duration_seconds": "histogram",
+    "skydriver_scans": "gauge", "skydriver_scans_ended": "gauge",
+    "skydriver_backlog_depth": "gauge", "skydriver_backlog_oldest_age_seconds": "gauge",
+    "skydriver_launches": "counter", "skydriver_launch_latency_seconds": "histogram",
+    "skydriver_teardowns": "counter", "skydriver_teardown_latency_seconds": "histogram",
+    "skydriver_progress_reports": "counter", "skydriver_results": "counter", "skydriver_result_bytes": "counter",
+    "skydriver_reconcile_runs": "counter", "skydriver_reconcile_duration_seconds": "histogram",
+    "skydriver_reconcile_found": "counter", "skydriver_embedded_database_restarts": "gauge",
+}  # fmt: skip
+
+
+def samples(exposition: str) -> dict[str, float]:
+    """Series -> value, from the text exposition."""
+    lines = [line.rsplit(" ", 1) for line in exposition.splitlines() if line.startswith("skydriver_")]
+    return {series: float(value) for series, value in lines}
+
+
 async def test_metrics_families_and_bounded_cardinality_after_1000_scans(driver: SkyDriver, user: HttpClient, system: HttpClient,
                                                                          modern_event: dict) -> None:  # fmt: skip
     scan_ids = [(await user.post("/scan", scan_body(modern_event))).json()["scan_id"] for _ in range(3)]
     progress = {"progress": {"summary": "", "epilogue": "", "tallies": {}, "processing_stats": {"start": {}, "runtime": {}},
                              "predictive_scanning_threshold": 1.0, "last_updated": "now"}}  # fmt: skip
     assert (await system.patch(f"/scan/manifest/{scan_ids[0]}", progress)).status == 200
+    assert (await user.delete(f"/scan/manifest/{scan_ids[2]}")).status == 200  # deleted while waiting: stopped, ended
     first = (await HttpClient(driver.address).get("/metrics")).body.decode()
+    for family, kind in FAMILIES.items():
+        assert f"# TYPE {family}{'_total' if kind == 'counter' else ''} {kind}" in first, family
+    assert samples(first)['skydriver_scans{state="PENDING__PRESTARTUP"}'] == 1
+    assert samples(first)['skydriver_scans{state="IN_PROGRESS__WAITING_ON_FIRST_PIXEL_RECO"}'] == 1
+    assert samples(first)['skydriver_scans_ended{launch_status="stopped"}'] == 1
 
     for n in range(1000):  # a thousand more scan ids, as many paths: none may become a label value
         await user.get(f"/scan/manifest/{n:032x}", query={"include_event": "false"})
+    await driver.database.manifests.collection.insert_many([dict(doc) for doc in spread_scans(1000, seed=5)])  # in every state
     scrape = await HttpClient(driver.address).get("/metrics")
     assert scrape.status == 200 and scrape.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = scrape.body.decode()
 
-    for family in ("skydriver_http_requests_total", "skydriver_http_request_duration_seconds_bucket", "skydriver_scans",
-                   "skydriver_backlog_depth", "skydriver_backlog_oldest_age_seconds", "skydriver_progress_reports_total",
-                   "skydriver_result_bytes_total"):  # fmt: skip
-        assert f"\n{family}" in text, family
-    assert 'skydriver_scans{launch_status="waiting"} 3.0' in text
-    assert "skydriver_backlog_depth 3.0" in text and "skydriver_progress_reports_total 1.0" in text
+    by_state = sum(samples(text)[f'skydriver_scans{{state="{code}"}}'] for code in STATE_CODES)
+    ended = sum(samples(text)[f'skydriver_scans_ended{{launch_status="{status}"}}'] for status in ("stopped", "failed"))
+    assert by_state + ended == 1003  # (the teardown loop may be ending some of them meanwhile)
+    assert "skydriver_backlog_depth 2.0" in text and "skydriver_progress_reports_total 1.0" in text
     assert 'requests_total{method="GET",route="/scan/manifest/{scan_id}",status_class="4xx"} 1000.0' in text
     assert not re.search(r"[0-9a-f]{32}", text), "a scan id became a label value"
     assert token("user") not in text and "test-user" not in text
+    labels = {label: set(re.findall(rf'{label}="([^"]*)"', text)) for label in ("route", "state", "launch_status", "outcome")}
+    assert labels["route"] <= {route.path for route in ROUTES} and labels["state"] == set(STATE_CODES)
+    assert labels["launch_status"] == {"stopped", "failed"} and len(labels["outcome"]) <= 5
+    assert len(samples(text)) < 300  # one series per route, status class, state...: never one per scan
 
-    def series(exposition: str) -> set[str]:
-        return {line.split(" ")[0] for line in exposition.splitlines() if line.startswith("skydriver_")}
 
-    assert len(series(text)) - len(series(first)) < 40  # new routes/statuses only, not one series per scan
+async def test_scans_are_counted_by_their_derived_state_and_ended_ones_by_launch_status(mongo_uri: str, tmp_path: Path) -> None:
+    database = await open_database(make_settings(mongo_uri, tmp_path))  # no background loops: the scans stay as stored
+    try:
+        stored = spread_scans(1000, seed=5)
+        await database.manifests.collection.insert_many([dict(doc) for doc in stored])
+        text = (await Metrics().scrape(database, STALL_AFTER)).decode()
+        now = dt.datetime.now(dt.UTC)
+    finally:
+        await database.close()
+    ended = [doc for doc in stored if doc["launch"]["status"] in ("stopped", "failed")]
+    states = collections.Counter(scan_state(ScanRecord.from_doc(d), now, STALL_AFTER)[0] for d in stored if d not in ended)
+    gauge = {code: samples(text)[f'skydriver_scans{{state="{code}"}}'] for code in STATE_CODES}
+    assert gauge == {code: states[code] for code in STATE_CODES}
+    assert len([code for code, n in states.items() if n]) >= 10, "the scans should be in many states"
+    failed = sum(doc["launch"]["status"] == "failed" for doc in ended)
+    assert samples(text)['skydriver_scans_ended{launch_status="failed"}'] == failed > 0
+    assert samples(text)['skydriver_scans_ended{launch_status="stopped"}'] == len(ended) - failed > 0
 
 
 async def test_metrics_need_the_token_when_one_is_set(driver: SkyDriver) -> None:

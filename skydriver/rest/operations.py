@@ -37,7 +37,7 @@ class MetricsHandler(BaseHandler):
     async def get(self, _: NoArgs) -> None:
         self._check_scraper()
         self.set_header("Content-Type", METRICS_MEDIA_TYPE)
-        self.write(await self.service.metrics.scrape(self.service.database))
+        self.write(await self.service.metrics.scrape(self.service.database, self.service.settings.stall_after))
 
     def _check_scraper(self) -> None:
         token = self.service.settings.metrics_token
