@@ -497,7 +497,8 @@ class HealthStatus(BaseModel):
 
 
 class Readiness(BaseModel):
-    """GET /readyz: each check's outcome (`ok`, and `error` when not)."""
+    """GET /readyz: each check's outcome (`ok`, and `error` when not; the launcher's is always ok, `degraded` with
+    an `error` when the last reconcile pass could not reach its engine)."""
 
     ready: bool
     checks: dict[str, dict[str, Any]]

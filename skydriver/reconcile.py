@@ -24,6 +24,7 @@ from .launchers import LaunchedScan, Launcher, Observation, ScanFailure, ScanSta
 from .logs import about_scan
 from .loop import run_steps
 from .metrics import Metrics
+from .readiness import LauncherReach
 from .scan_status import silent_for
 
 LOGGER = logging.getLogger(__name__)
@@ -122,10 +123,13 @@ async def reconcile_scan(
     return state
 
 
-async def reconcile_forever(settings: Settings, database: Database, launcher: Launcher, metrics: Metrics) -> None:
+async def reconcile_forever(
+    settings: Settings, database: Database, launcher: Launcher, metrics: Metrics, reach: LauncherReach
+) -> None:
     async def step() -> bool:
         started = time.monotonic()
         seen = await reconcile_once(settings, database, launcher)
+        reach.record(seen)
         metrics.reconcile_seconds.observe(time.monotonic() - started)
         metrics.reconcile_runs.inc()
         for state, count in seen.items():

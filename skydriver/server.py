@@ -164,7 +164,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
     if launcher is not None:
         runner = BacklogRunner(settings, database, launcher, service.skydriver_address, service.metrics, wake=service.scan_accepted)
         loops["backlog"] = runner.run_forever()
-        loops["reconcile"] = reconcile_forever(settings, database, launcher, service.metrics)
+        loops["reconcile"] = reconcile_forever(settings, database, launcher, service.metrics, readiness.launcher_reach)
     for name, loop in loops.items():
         readiness.loops[name] = task = asyncio.create_task(loop, name=name)
         driver.background.append(task)

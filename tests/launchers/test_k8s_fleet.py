@@ -208,6 +208,36 @@ async def test_a_reconcile_pass_fails_and_stops_what_it_sees_failing_or_gone(
     assert "kubernetes processes vanished" in manifest["launch"]["reason"]
 
 
+async def test_readiness_reports_an_unreachable_api_as_degraded_and_stays_ready(
+    k8s_emulator: KubernetesApiEmulator, mongo_uri: str, tmp_path: Path, namespace: str, modern_event: dict
+) -> None:
+    settings = make_settings(mongo_uri, tmp_path, {"K8S_NAMESPACE": namespace}, launcher="kubernetes", rest_port=free_port(),
+                             launch_interval=0.0, reconcile_interval=0.2)  # fmt: skip
+    configuration = client.Configuration()
+    configuration.host = str(k8s_emulator.url).rstrip("/")
+    api_client = client.ApiClient(configuration)
+    driver = await start(settings, KubernetesLauncher(settings, api_client))
+    try:
+        await launched_scans(driver, modern_event, 1)
+
+        async def launcher_check(degraded: bool) -> dict[str, Any]:
+            for _ in range(100):  # passes every 0.2 s
+                response = await HttpClient(driver.address).get("/readyz")
+                assert response.status == 200, response  # an unreachable engine never makes SkyDriver unready
+                if (check := response.json()["checks"]["launcher"])["degraded"] is degraded:
+                    return check  # type: ignore[no-any-return]
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"the launcher check never read degraded={degraded}")
+
+        assert "error" not in await launcher_check(degraded=False)
+        k8s_emulator[kmock.namespace(namespace), kmock.resource("batch/v1/jobs"), kmock.action.LIST] << 503
+        check = await launcher_check(degraded=True)
+        assert check["ok"] is True and check["error"] == "the last reconcile could not ask about any of the 1 running scan(s)"
+    finally:
+        await driver.stop()
+        api_client.close()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # logs: kmock stores no logs, so a reaction answers the pod-log requests as the kubelet would, from lines per container
 
