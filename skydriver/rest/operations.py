@@ -22,7 +22,10 @@ class HealthHandler(BaseHandler):
 
 
 class ReadinessHandler(BaseHandler):
-    @operation("Readiness: database reachable within 1 s, background loops alive (503 when not)", PUBLIC, response=Readiness)
+    @operation(
+        "Readiness: database reachable within 1 s, background loops alive (503 when not); an unreachable launcher engine is"
+        " reported as degraded", PUBLIC, response=Readiness,
+    )  # fmt: skip
     async def get(self, _: NoArgs) -> None:
         ready, checks = await self.readiness.report()
         self.set_status(200 if ready else 503)
