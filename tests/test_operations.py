@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from skydriver.config import Settings
 from skydriver.database import open_database
+from skydriver.errors import ConfigError
 from skydriver.database.records import ScanRecord
-from skydriver.logs import ContextFilter, DropRestToolsStartLine, JsonFormatter, about_scan
+from skydriver.logs import ContextFilter, DropRestToolsStartLine, JsonFormatter, about_scan, configure_logging
 from skydriver.metrics import Metrics
 from skydriver.rest.routes import ROUTES
 from skydriver.scan_status import STATE_CODES, scan_state
@@ -155,6 +157,24 @@ def test_json_log_lines_carry_the_scan_and_request() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "scan abc accepted" and line["level"] == "INFO" and line["logger"] == "skydriver.scans"
     assert line["scan_id"] == "a" * 32 and line["request_id"] == "r-1" and line["timestamp"].endswith("+00:00")
+
+
+def test_log_level_and_format_are_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings.from_env({"SKYDRIVER_AUTH": "off", "LOG_LEVEL": "warning", "LOG_FORMAT": "JSON"})
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging(settings.log_level, settings.log_format)
+        logging.getLogger("skydriver.scans").info("not shown at WARNING")
+        with about_scan("c" * 32):
+            logging.getLogger("skydriver.teardown").warning("shown")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"], line["scan_id"]) for line in lines] == [("WARNING", "shown", "c" * 32)]
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env({"SKYDRIVER_AUTH": "off", "LOG_FORMAT": "xml"})
 
 
 def _serve(**env: str) -> subprocess.CompletedProcess:
