@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from skydriver.auth import PUBLIC
 from skydriver.config import Settings, declarations
+from skydriver.rest.routes import ROUTES
 
 REPO = Path(__file__).parents[2]
 MANIFESTS = REPO / "resources" / "kubernetes"
@@ -134,3 +138,21 @@ def test_every_manifest_records_the_version_and_deploys_its_image() -> None:
     assert pod["metadata"]["labels"]["app.kubernetes.io/version"] == VERSION
     image = f"ghcr.io/wipacrepo/skydriver:{VERSION}"
     assert pod["spec"]["containers"][0]["image"] == manifests()["ConfigMap"]["data"]["SKYDRIVER_STARTER_IMAGE"] == image
+
+
+def test_the_probes_ask_the_health_routes_without_a_token() -> None:
+    container = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    probes = {kind: container[kind]["httpGet"] for kind in ("livenessProbe", "readinessProbe")}
+    assert probes == {"livenessProbe": {"path": "/healthz", "port": "http"}, "readinessProbe": {"path": "/readyz", "port": "http"}}
+    public = {route.path for route in ROUTES if "get" in route.operations and route.operations["get"].roles == PUBLIC}
+    assert {"/healthz", "/readyz"} <= public  # the kubelet sends no token
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed: `kubectl kustomize` cannot be run")
+def test_kubectl_kustomize_renders_every_object_in_the_namespace() -> None:
+    """What `kubectl apply -k resources/kubernetes` would send: kustomize's own rendering of the directory."""
+    rendered = subprocess.run(["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=60, check=True)
+    objects = list(yaml.safe_load_all(rendered.stdout))
+    expected = {(d["kind"], d["metadata"]["name"]) for d in documents() if d["kind"] not in ("Kustomization", "Secret")}
+    assert {(o["kind"], o["metadata"]["name"]) for o in objects} == expected
+    assert {o["metadata"]["namespace"] for o in objects} == {manifests()["Deployment"]["metadata"]["namespace"]}
