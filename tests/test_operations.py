@@ -10,18 +10,23 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from skydriver.config import Settings
 from skydriver.database import open_database
-from skydriver.errors import ConfigError
 from skydriver.database.records import ScanRecord
+from skydriver.errors import ConfigError
 from skydriver.logs import ContextFilter, DropRestToolsStartLine, JsonFormatter, about_scan, configure_logging
 from skydriver.metrics import Metrics
+from skydriver.readiness import Readiness
 from skydriver.rest.routes import ROUTES
 from skydriver.scan_status import STATE_CODES, scan_state
 from skydriver.server import SkyDriver, start
@@ -53,6 +58,21 @@ async def test_readiness_reports_each_check_and_503_when_a_loop_died(driver: Sky
     not_ready = await anonymous.get("/readyz")
     assert not_ready.status == 503
     assert not_ready.json()["ready"] is False and not_ready.json()["checks"]["loop:teardown"] == {"ok": False, "error": "cancelled"}
+
+
+async def test_readiness_fails_when_the_database_does_not_answer_within_a_second() -> None:
+    """A server that accepts connections and never answers (a hung database): readiness gives up after 1 s."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections wait in its backlog, never answered
+        client: AsyncMongoClient = AsyncMongoClient(f"mongodb://127.0.0.1:{silent.getsockname()[1]}/?directConnection=true",
+                                                    serverSelectionTimeoutMS=30_000)  # fmt: skip
+        try:
+            began = time.monotonic()
+            ready, checks = await Readiness(types.SimpleNamespace(db=client["skydriver"]), "none").report()  # type: ignore[arg-type]
+            waited = time.monotonic() - began
+        finally:
+            await client.close()
+    assert not ready and checks["database"]["ok"] is False and checks["database"]["error"].startswith("no answer within 1 s")
+    assert waited < 10  # the 1 s limit, not the driver's 30 s server selection
 
 
 FAMILIES = {  # every family the issue names: requests, scans, backlog, launches, teardowns, scanners' reports, reconcile
@@ -90,6 +110,7 @@ async def test_metrics_families_and_bounded_cardinality_after_1000_scans(driver:
     for n in range(1000):  # a thousand more scan ids, as many paths: none may become a label value
         await user.get(f"/scan/manifest/{n:032x}", query={"include_event": "false"})
     await driver.database.manifests.collection.insert_many([dict(doc) for doc in spread_scans(1000, seed=5)])  # in every state
+    driver.service.metrics.ended_recount = 0  # count the ended scans again now, not ENDED_RECOUNT after the first scrape
     scrape = await HttpClient(driver.address).get("/metrics")
     assert scrape.status == 200 and scrape.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = scrape.body.decode()
@@ -112,10 +133,19 @@ async def test_scans_are_counted_by_their_derived_state_and_ended_ones_by_launch
     try:
         stored = spread_scans(1000, seed=5)
         await database.manifests.collection.insert_many([dict(doc) for doc in stored])
-        text = (await Metrics().scrape(database, STALL_AFTER)).decode()
+        metrics = Metrics()
+        text = (await metrics.scrape(database, STALL_AFTER)).decode()
         now = dt.datetime.now(dt.UTC)
+        await database.manifests.collection.insert_many([dict(doc) for doc in spread_scans(100, seed=6)])
+        again = (await metrics.scrape(database, STALL_AFTER)).decode()
     finally:
         await database.close()
+    ended_series = [series for series in samples(text) if series.startswith("skydriver_scans_ended")]
+    assert {s: samples(again)[s] for s in ended_series} == {s: samples(text)[s] for s in ended_series}  # until ENDED_RECOUNT
+    def not_ended(exposition: str) -> float:
+        return sum(samples(exposition)[f'skydriver_scans{{state="{code}"}}'] for code in STATE_CODES)
+
+    assert not_ended(again) > not_ended(text)  # while the scans not ended are read on every scrape
     ended = [doc for doc in stored if doc["launch"]["status"] in ("stopped", "failed")]
     states = collections.Counter(scan_state(ScanRecord.from_doc(d), now, STALL_AFTER)[0] for d in stored if d not in ended)
     gauge = {code: samples(text)[f'skydriver_scans{{state="{code}"}}'] for code in STATE_CODES}
