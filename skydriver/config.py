@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote_plus
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from typing_extensions import TypedDict
@@ -67,6 +76,10 @@ def _json_text(value: Any) -> Any:
 
 
 LOGS_URL_FIELDS = ("scan_id", "start", "end", "start_ms", "end_ms")
+# loopback and the private ranges cluster networks are drawn from: who Prometheus scrapes as
+METRICS_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
 
 
 def _logs_url_template(value: str) -> str:
@@ -270,8 +283,14 @@ class Settings:
     )  # fmt: skip
     metrics_token: Secret = setting(
         "METRICS_TOKEN", "",
-        "bearer token `/metrics` requires; unset: open without a token to loopback and private-network clients only",
+        "bearer token `/metrics` requires; unset: open without a token to clients in `METRICS_NETWORKS`",
         repr=False,
+    )  # fmt: skip
+    metrics_networks: Annotated[tuple[IPvAnyNetwork, ...], BeforeValidator(_comma_separated)] = setting(
+        "METRICS_NETWORKS", METRICS_NETWORKS,
+        "networks (comma-separated CIDRs) whose clients may scrape `/metrics` without a token when `METRICS_TOKEN` is "
+        "unset; narrow it to the cluster's pod network when a load balancer hides clients' addresses",
+        shown_default="loopback and private (RFC 1918, `fc00::/7`)",
     )  # fmt: skip
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import dataclasses
 import datetime as dt
+import ipaddress
 import json
 import logging
 import os
@@ -154,6 +155,16 @@ async def test_scans_are_counted_by_their_derived_state_and_ended_ones_by_launch
     failed = sum(doc["launch"]["status"] == "failed" for doc in ended)
     assert samples(text)['skydriver_scans_ended{launch_status="failed"}'] == failed > 0
     assert samples(text)['skydriver_scans_ended{launch_status="stopped"}'] == len(ended) - failed > 0
+
+
+async def test_metrics_without_a_token_are_for_clients_in_the_metrics_networks(driver: SkyDriver) -> None:
+    assert (await HttpClient(driver.address).get("/metrics")).status == 200  # loopback is in the default networks
+    elsewhere = await start(dataclasses.replace(driver.settings, metrics_networks=(ipaddress.ip_network("10.42.0.0/16"),), rest_port=0))
+    try:
+        refused = await HttpClient(elsewhere.address).get("/metrics")
+        assert refused.status == 403 and "METRICS_NETWORKS" in refused.json()["error"]
+    finally:
+        await elsewhere.stop()
 
 
 async def test_metrics_need_the_token_when_one_is_set(driver: SkyDriver) -> None:

@@ -34,7 +34,7 @@ class ReadinessHandler(BaseHandler):
 
 class MetricsHandler(BaseHandler):
     @operation(
-        "Prometheus metrics: with METRICS_TOKEN set, that bearer token; else loopback and private networks only",
+        "Prometheus metrics: with METRICS_TOKEN set, that bearer token; else clients in METRICS_NETWORKS only",
         PUBLIC, media_type=METRICS_MEDIA_TYPE,
     )  # fmt: skip
     async def get(self, _: NoArgs) -> None:
@@ -50,8 +50,8 @@ class MetricsHandler(BaseHandler):
                 raise Forbidden("metrics need the METRICS_TOKEN bearer token")
             return
         client = ipaddress.ip_address(self.request.remote_ip or "0.0.0.0")
-        if not (client.is_loopback or client.is_private):
-            raise Forbidden("metrics are served to loopback and private-network clients only (or set METRICS_TOKEN)")
+        if not any(client in network for network in self.service.settings.metrics_networks):
+            raise Forbidden(f"metrics are served without a token to clients in METRICS_NETWORKS only, not {client}")
 
 
 class OpenApiHandler(BaseHandler):
