@@ -163,8 +163,13 @@ async def test_metrics_without_a_token_are_for_clients_in_the_metrics_networks(d
     try:
         refused = await HttpClient(elsewhere.address).get("/metrics")
         assert refused.status == 403 and "METRICS_NETWORKS" in refused.json()["error"]
+        # naming an address inside the networks in the proxies' headers does not help: the socket's peer is loopback
+        spoofed = await HttpClient(elsewhere.address).get("/metrics", headers={"X-Real-IP": "10.42.0.5"})
+        assert spoofed.status == 403 and "not 127.0.0.1" in spoofed.json()["error"]
     finally:
         await elsewhere.stop()
+    proxied = await HttpClient(driver.address).get("/metrics", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert proxied.status == 403  # a proxy on loopback forwarding an outside client's request
 
 
 async def test_metrics_need_the_token_when_one_is_set(driver: SkyDriver) -> None:

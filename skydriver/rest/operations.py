@@ -49,9 +49,14 @@ class MetricsHandler(BaseHandler):
             if not hmac.compare_digest(given.encode(), token.encode()):
                 raise Forbidden("metrics need the METRICS_TOKEN bearer token")
             return
-        client = ipaddress.ip_address(self.request.remote_ip or "0.0.0.0")
-        if not any(client in network for network in self.service.settings.metrics_networks):
-            raise Forbidden(f"metrics are served without a token to clients in METRICS_NETWORKS only, not {client}")
+        # the client as proxies name it (X-Real-IP, X-Forwarded-For) and the socket's peer: a client that reaches
+        # SkyDriver without a proxy cannot pass for another by sending those headers itself
+        context = getattr(self.request.connection, "context", None)
+        peer = getattr(context, "address", None)
+        for given in {self.request.remote_ip, peer[0] if isinstance(peer, tuple) else None}:
+            client = ipaddress.ip_address(given or "0.0.0.0")
+            if not any(client in network for network in self.service.settings.metrics_networks):
+                raise Forbidden(f"metrics are served without a token to clients in METRICS_NETWORKS only, not {client}")
 
 
 class OpenApiHandler(BaseHandler):
