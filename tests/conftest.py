@@ -24,6 +24,7 @@ from skydriver.database import Database, open_database
 from skydriver.embedded_db import EmbeddedDatabase
 from skydriver.server import SkyDriver, start
 from tests.http_client import HttpClient
+from tests.local_scan_processes import assert_no_scan_process_left
 
 AUTH_SECRET = "skydriver-test-secret-" + "0123456789abcdef" * 4  # HS512 wants >= 64 bytes
 
@@ -88,9 +89,14 @@ def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def local_driver(local_settings: Settings) -> AsyncIterator[SkyDriver]:
+    """A SkyDriver running local scans; after the test, while it still runs, the teardowns under way finish and no
+    scan process may be left (stopped first, scans would survive it, as they survive a restart by design)."""
     running = await start(local_settings)
-    yield running
-    await running.stop()
+    try:
+        yield running
+        await assert_no_scan_process_left(local_settings.data_dir)
+    finally:
+        await running.stop()
 
 
 @pytest.fixture

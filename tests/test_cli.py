@@ -13,6 +13,8 @@ from skydriver.cli import build_parser
 from skydriver.cli.scan_view import ScanView, describe_outcome
 from skydriver.server import SkyDriver
 from tests.conftest import token
+from tests.http_client import HttpClient
+from tests.local_scan_processes import wait_torn_down
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
@@ -53,11 +55,16 @@ async def test_scan_wait_follows_a_real_scan_to_its_sky_map(local_driver: SkyDri
     new_id = rescanned.stdout.strip()
     assert rescanned.returncode == 0 and len(new_id) == 32 and new_id != scan_id
     assert f"rescanned as {new_id}" in rescanned.stderr
-    await skydriver_cli(local_driver, "cancel", new_id)
+    assert (await skydriver_cli(local_driver, "cancel", new_id)).returncode == 0
 
     result = await skydriver_cli(local_driver, "result", scan_id, "-o", str(tmp_path / "result.json"))
     assert result.returncode == 0 and "result (final)" in result.stderr
     assert '"is_final": true' in (tmp_path / "result.json").read_text()
+
+    # `--wait` ends at the final result, before the teardown: both scans' processes are stopped before SkyDriver is
+    user = HttpClient(local_driver.address, token("user"))
+    for torn_down in (scan_id, new_id):
+        await wait_torn_down(user, torn_down, local_driver.settings.data_dir)
 
 
 async def test_a_refused_request_prints_the_servers_reason_and_exits_2(local_driver: SkyDriver) -> None:
@@ -83,6 +90,8 @@ async def test_cancel_stops_a_scan_and_status_says_so(local_driver: SkyDriver) -
     assert cancelled.returncode == 0 and f"scan {scan_id}:" in cancelled.stderr
     gone = await skydriver_cli(local_driver, "status", scan_id)
     assert gone.returncode == 2 and "404" in gone.stderr  # a cancelled scan is deleted
+    status = await wait_torn_down(HttpClient(local_driver.address, token("user")), scan_id, local_driver.settings.data_dir)
+    assert status["scan_state"].startswith("ABORTED__")
 
 
 def test_unreachable_server_and_bad_usage_exit_2(tmp_path: Path) -> None:

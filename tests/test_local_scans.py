@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import healpy
@@ -26,23 +25,12 @@ from skydriver.launchers.local import LocalLauncher
 from skydriver.server import SkyDriver, start
 from tests.conftest import AUTH_SECRET, free_port, scan_body, token
 from tests.http_client import HttpClient
+from tests.local_scan_processes import scan_processes
 from tests.scan_api import wait_for_manifest
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 NSIDES = {"8": 0, "16": 4, "32": 4}
-
-
-def scan_processes(data_dir: Path, scan_id: str) -> list[psutil.Process]:
-    """Every live process working for this scan (server, starters, workers), found by their command lines or
-    working directory (a worker runs in the directory of its startup file, as an HTCondor job in its scratch)."""
-    scan_dir = str(data_dir / "scans" / scan_id)
-    found = []
-    for proc in psutil.process_iter(["cmdline", "cwd", "status"]):
-        mentions = scan_dir in " ".join(proc.info["cmdline"] or []) or (proc.info["cwd"] or "").startswith(scan_dir)
-        if mentions and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
 
 
 def event_direction(event: dict[str, Any]) -> tuple[float, float]:

@@ -16,8 +16,8 @@ from skydriver.config import Settings
 from skydriver.server import SkyDriver, start
 from tests.conftest import free_port, scan_body, token
 from tests.http_client import HttpClient
+from tests.local_scan_processes import scan_processes
 from tests.scan_api import post_scan, wait_for_manifest, wait_for_status
-from tests.test_local_scans import scan_processes
 
 LONG_SCAN = {"8": 0, "64": 40}
 

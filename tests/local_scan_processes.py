@@ -1,0 +1,68 @@
+"""The processes of local scans (scanner server, `scanner_client` starters, workers), so that a test can check that a
+scan's teardown stopped every one of them and that none outlives the SkyDriver that started it (scans survive a
+SkyDriver restart by design: a test that stops its SkyDriver before a teardown leaves them running)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.http_client import HttpClient
+
+
+def scan_processes(data_dir: Path, scan_id: str = "") -> list[psutil.Process]:
+    """Every live process working for this scan (for any scan of `data_dir` without `scan_id`), found by their
+    command lines or working directory (a worker runs in the directory of its startup file, as an HTCondor job in
+    its scratch)."""
+    scan_dir = f"{data_dir / 'scans' / scan_id}".rstrip("/") + "/"
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd", "status"]):
+        mentions = scan_dir[:-1] in " ".join(proc.info["cmdline"] or []) or f"{proc.info['cwd'] or ''}/".startswith(scan_dir)
+        if mentions and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+async def wait_torn_down(client: HttpClient, scan_id: str, data_dir: Path, timeout: float = 90.0) -> dict[str, Any]:
+    """Wait for the scan's teardown (`complete`), then check that none of its processes is left; its status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.get(f"/scan/{scan_id}/status", query={"include_deleted": "true"})
+        assert response.status == 200, response
+        if (status := response.json())["complete"]:
+            break
+        assert time.monotonic() < deadline, f"scan {scan_id} not torn down in {timeout} s: {status}"
+        await asyncio.sleep(0.3)
+    left = scan_processes(data_dir, scan_id)
+    assert left == [], f"scan {scan_id} is torn down but these processes survive: {describe(left)}"
+    return status
+
+
+async def assert_no_scan_process_left(data_dir: Path, timeout: float = 60.0) -> None:
+    """After a test, with its SkyDriver still running: wait for teardowns still under way, then fail (killing them,
+    so they do not outlive the run) if any scan process is left."""
+    deadline = time.monotonic() + timeout
+    while (left := scan_processes(data_dir)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    if left:
+        text = describe(left)
+        for proc in left:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        raise AssertionError(f"scan processes outlived the test ({timeout} s after it ended): {text}")
+
+
+def describe(processes: list[psutil.Process]) -> str:
+    texts = []
+    for proc in processes:
+        try:
+            texts.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+        except psutil.Error:
+            texts.append(f"{proc.pid}: (gone)")
+    return "; ".join(texts)
