@@ -21,6 +21,7 @@ from skydriver.config import Settings
 from skydriver.server import SkyDriver
 from tests.conftest import scan_body, token
 from tests.http_client import HttpClient
+from tests.local_scan_processes import scan_processes, wait_torn_down
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -41,7 +42,7 @@ def local_settings(local_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def page(local_driver: SkyDriver) -> Any:
+async def page() -> Any:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page(viewport={"width": 1100, "height": 1400})
@@ -88,14 +89,9 @@ async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: Sk
     new_id = await page.locator("#scan-id").inner_text()
     manifest = (await user.get(f"/scan/manifest/{new_id}", query={"include_event": "false"})).json()
     assert manifest["rescan_of"] == scan_id
-    await user.delete(f"/scan/manifest/{new_id}")
-    for _ in range(60):  # its processes are stopped before this SkyDriver is (none outlives the test)
-        query = {"include_deleted": "true", "include_event": "false"}
-        if (await user.get(f"/scan/manifest/{new_id}", query=query)).json()["complete"]:
-            break
-        await page.wait_for_timeout(500)
-    else:
-        raise AssertionError(f"the rescan {new_id} was not torn down after DELETE")
+    assert (await user.delete(f"/scan/manifest/{new_id}")).status == 200
+    for torn_down in (scan_id, new_id):  # their processes are stopped before this SkyDriver is (none outlives the test)
+        await wait_torn_down(user, torn_down, local_driver.settings.data_dir)
 
 
 async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:
@@ -104,7 +100,8 @@ async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDri
     scan_id = (await user.post("/scan", body)).json()["scan_id"]
     await sign_in(page, local_driver.address)
     await page.goto(f"{local_driver.address}/dashboard/scan.html?id={scan_id}")
-    await expect(page.locator("#state")).not_to_be_empty(timeout=60_000)
+    await expect(page.locator("#state")).to_have_text(re.compile("^IN_PROGRESS__"), timeout=60_000)
+    assert scan_processes(local_driver.settings.data_dir, scan_id)  # running: its server, starter and worker
 
     page.on("dialog", lambda dialog: dialog.accept())
     await page.locator("#cancel").click()
@@ -113,6 +110,9 @@ async def test_cancel_on_the_scan_page_stops_a_running_scan(local_driver: SkyDri
 
     manifest = (await user.get(f"/scan/manifest/{scan_id}", query={"include_deleted": "true", "include_event": "false"})).json()
     assert manifest["is_deleted"] is True
+    status = await wait_torn_down(user, scan_id, local_driver.settings.data_dir)  # every one of its processes stopped
+    assert status["scan_state"].startswith("ABORTED__")
+    await expect(page.locator("#cancel")).to_be_disabled()
 
 
 async def test_the_scan_table_lists_scans_with_their_state_and_filters_them(local_driver: SkyDriver, page: Any, modern_event: dict,
@@ -125,6 +125,10 @@ async def test_the_scan_table_lists_scans_with_their_state_and_filters_them(loca
     await expect(row).to_contain_text("SCAN_HAS_FINAL_RESULT", timeout=90_000)  # refreshed live as the scan runs
     await expect(row).to_contain_text("138632 / 31747601")
     await expect(row).to_contain_text("dummy")
+    await expect(row.locator(".bar > div")).to_have_attribute("style", re.compile(r"width: 100(\.0)?%"))
+    logs = row.locator("td.logs a", has_text="open")  # SKYDRIVER_LOGS_URL_TEMPLATE's link, as on the scan page
+    await expect(logs).to_have_attribute("href", re.compile(f"^https://grafana.example.org/explore\\?scan={finished}&from=\\d+&to=(\\d+|now)$"))  # `now` until torn down
+    await expect(page.locator("#scans th.logs")).to_be_visible()
     await page.screenshot(path=str(tmp_path / "scan-table.png"), full_page=True)
 
     await page.locator('#filters input[name="state"]').fill("IN_PROGRESS")
@@ -134,8 +138,9 @@ async def test_the_scan_table_lists_scans_with_their_state_and_filters_them(loca
 
     await page.locator('#filters input[name="state"]').fill("SCAN_HAS_FINAL_RESULT")
     await page.locator("#filters button").click()
-    await row.locator("a").click()
+    await row.locator("td.mono a").click()
     await expect(page.locator("#scan-id")).to_have_text(finished)
+    await wait_torn_down(user, finished, local_driver.settings.data_dir)
 
 
 async def test_the_scan_page_says_why_a_scan_failed(local_driver: SkyDriver, local_settings: Settings, page: Any, modern_event: dict,
@@ -159,7 +164,23 @@ async def test_the_scan_page_says_why_a_scan_failed(local_driver: SkyDriver, loc
     link = page.locator("#launch a", has_text="open in the log viewer")
     await expect(link).to_have_attribute("href", re.compile(f"^https://grafana.example.org/explore\\?scan={scan_id}&from=\\d+&to=\\d+$"))
     await page.screenshot(path=str(tmp_path / "scan-failed.png"), full_page=True)
-    for _ in range(60):  # torn down before this SkyDriver stops (no scan process outlives the test)
-        if (await user.get(f"/scan/{scan_id}/status")).json()["complete"]:
-            break
-        await page.wait_for_timeout(500)
+    await wait_torn_down(user, scan_id, local_settings.data_dir)  # the held workers removed, every process stopped
+
+
+async def test_the_scan_table_pages_through_older_scans(driver: SkyDriver, page: Any, modern_event: dict) -> None:
+    """51 scans waiting in the backlog (no launcher): the newest 50 on the first page, the oldest on the next."""
+    user = HttpClient(driver.address, token("user"))
+    scan_ids = [(await user.post("/scan", scan_body(modern_event))).json()["scan_id"] for _ in range(51)]
+    await sign_in(page, driver.address)
+    await page.goto(f"{driver.address}/dashboard/")
+    rows = page.locator("#scans tbody tr")
+    await expect(rows).to_have_count(50, timeout=30_000)
+    await expect(rows.first.locator("a")).to_have_attribute("title", scan_ids[-1])
+    await expect(page.locator("#scans th.logs")).to_be_hidden()  # no log viewer configured: no empty column
+
+    await page.locator("#next-page").click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first.locator("a")).to_have_attribute("title", scan_ids[0])
+    await expect(page.locator("#next-page")).to_be_disabled()
+    await page.locator("#first-page").click()
+    await expect(rows).to_have_count(50)

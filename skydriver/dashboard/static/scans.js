@@ -28,6 +28,20 @@ function progressCell(status) {
   return cell;
 }
 
+// SKYDRIVER_LOGS_URL_TEMPLATE filled in for the scan: the operators' log viewer (null when the template is unset)
+const logsLink = (status) => (/^https?:\/\//.test(status.logs_url ?? "") ? status.logs_url : null);
+
+function logsCell(status) {
+  const cell = element("td", null, "logs");
+  const url = logsLink(status);
+  if (url) {
+    const link = element("a", "open");
+    Object.assign(link, { href: url, target: "_blank", rel: "noopener" });
+    cell.append(link);
+  }
+  return cell;
+}
+
 function row(scan) {
   const status = scan.status ?? {};
   const request = scan.request ?? {};
@@ -48,6 +62,7 @@ function row(scan) {
     element("td", request.priority ?? 0),
     element("td", (created ?? "").replace("T", " ").slice(0, 19)),
     element("td", created ? formatAge(created) : ""),
+    logsCell(status),
   );
   return tr;
 }
@@ -59,6 +74,8 @@ async function refresh() {
     next = page.next_cursor;
     document.getElementById("next-page").disabled = !next;
     document.querySelector("#scans tbody").replaceChildren(...page.scans.map(row));
+    // the logs column only where a log viewer is configured
+    document.getElementById("scans").classList.toggle("no-logs", !page.scans.some((scan) => logsLink(scan.status ?? {})));
     showMessage(page.scans.length ? "" : "no scans match");
   } catch (error) {
     showMessage(error.message);
