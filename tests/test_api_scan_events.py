@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
+import pytest
+
+from skydriver.config import Settings
 from skydriver.launchers import ScanFailure
 from skydriver.reconcile import fail
-from skydriver.server import SkyDriver
+from skydriver.rest.scan_events import KEEPALIVE_SECONDS, ScanEventsHandler
+from skydriver.server import SkyDriver, start
 from tests.conftest import scan_body, token
 from tests.http_client import EventStream, HttpClient
 
@@ -76,6 +81,43 @@ async def test_resuming_with_last_event_id_skips_what_was_seen(driver: SkyDriver
     assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
     for stream in (first, resumed):
         assert [(await stream.next())[0], (await stream.next())[0], await stream.next()] == ["state", "end", None]
+
+
+async def test_a_quiet_stream_gets_a_keepalive_comment(driver: SkyDriver, user: HttpClient, modern_event: dict,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    assert KEEPALIVE_SECONDS == 15  # what proxies are kept from closing a quiet stream with; shortened for the test
+    monkeypatch.setattr(ScanEventsHandler, "keepalive_seconds", 0.3)
+    stream = EventStream(user, f"/scan/{await new_scan(user, modern_event)}/events")
+    assert (await stream.next())[0] == "state"
+    with pytest.raises(TimeoutError):  # nothing changes: no event, only comments
+        await asyncio.wait_for(stream.next(), 1.6)
+    assert 2 <= stream.comments <= 6  # one each 0.3 s (fewer when the machine is busy)
+
+
+async def test_a_stream_on_one_replica_follows_changes_made_through_another(settings: Settings, user: HttpClient, system: HttpClient,
+                                                                           driver: SkyDriver, modern_event: dict) -> None:  # fmt: skip
+    """Streams and ?wait are served from the database: a second SkyDriver on it sees what the first stored."""
+    replica = await start(dataclasses.replace(settings, instance="replica-b"))
+    try:
+        on_replica = HttpClient(replica.address, user.token)
+        scan_id = await new_scan(user, modern_event)
+        stream = EventStream(on_replica, f"/scan/{scan_id}/events")
+        assert (await stream.next())[0] == "state"
+        assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(9, 90)})).status == 200
+        assert [(await stream.next())[0], (await stream.next())[0]] == ["state", "progress"]
+
+        waiting = asyncio.ensure_future(on_replica.get(f"/scan/manifest/{scan_id}", query={"include_event": "false", "wait": "30"}))
+        await asyncio.sleep(1.5)
+        assert not waiting.done()
+        assert (await system.patch(f"/scan/manifest/{scan_id}", {"progress": progress_report(18, 90)})).status == 200
+        assert (await waiting).json()["progress"]["tallies"]["est. scan percent"].startswith("18/90")
+        kind, _, snapshot = await stream.next()
+        assert (kind, snapshot["pixels_done"]) == ("progress", 18)
+
+        assert (await user.delete(f"/scan/manifest/{scan_id}")).status == 200
+        assert [(await stream.next())[0], (await stream.next())[0], await stream.next()] == ["state", "end", None]
+    finally:
+        await replica.stop()
 
 
 async def test_a_stopping_skydriver_ends_open_streams_cleanly(driver: SkyDriver, user: HttpClient, modern_event: dict) -> None:
