@@ -18,7 +18,7 @@ from rich.console import Console
 
 from skydriver import __version__
 
-from .client import RequestRefused, SkyDriverClient, read_token
+from .client import RequestRefused, SkyDriverClient
 from .follow import follow
 from .scan_view import ScanView, describe_outcome
 
@@ -44,12 +44,36 @@ def nside_pairs(text: str) -> list[tuple[str, int]]:
     return _pairs(text, "--nsides")
 
 
+def event_file(text: str) -> dict[str, Any]:
+    """The event message, read while parsing: a missing or broken file is a usage error (exit 2), not a traceback."""
+    try:
+        event = json.loads(Path(text).read_text())
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text} is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise argparse.ArgumentTypeError(f"{text} holds a JSON {type(event).__name__}, not an event message (an object)")
+    return event
+
+
+def token_file(text: str) -> str:
+    """The bearer token on the file's first line."""
+    try:
+        lines = Path(text).read_text().strip().splitlines()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror}") from None
+    if not lines:
+        raise argparse.ArgumentTypeError(f"{text} is empty: it should hold the bearer token")
+    return lines[0].strip()
+
+
 def _scan_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
         "docker_tag": args.docker_tag,
         "cluster": [list(pair) for pair in args.cluster],
         "reco_algo": args.reco_algo,
-        "event_i3live_json": json.loads(args.event.read_text()),
+        "event_i3live_json": args.event,
         "nsides": dict(args.nsides),
         "real_or_simulated_event": "simulated" if args.simulated else "real",
         "priority": args.priority,
@@ -164,15 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skydriver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("SKYDRIVER_URL", "http://127.0.0.1:8080"),
                         help="SkyDriver's address (env SKYDRIVER_URL)")  # fmt: skip
-    parser.add_argument("--token", default=os.environ.get("SKYDRIVER_TOKEN"), help="bearer token (env SKYDRIVER_TOKEN)")
-    parser.add_argument("--token-file", type=Path, help="file whose first line is the bearer token")
+    parser.add_argument("--token", help="bearer token (else --token-file, else env SKYDRIVER_TOKEN)")
+    parser.add_argument("--token-file", type=token_file, help="file whose first line is the bearer token")
     parser.add_argument("--version", action="version", version=f"skydriver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("serve", help="run the SkyDriver server (settings from the environment, see the README)")
 
     scan = commands.add_parser("scan", help="request a scan of an event; prints its scan id")
-    scan.add_argument("event", type=Path, help="the realtime event message (JSON file)")
+    scan.add_argument("event", type=event_file, help="the realtime event message (JSON file)")
     scan.add_argument("--reco-algo", required=True)
     scan.add_argument("--nsides", type=nside_pairs, required=True, help="NSIDE:EXTENSION,... e.g. 8:0,64:12,512:24")
     scan.add_argument("--cluster", type=cluster_pairs, required=True, help="NAME:WORKERS,... e.g. sub-2:1000")
@@ -234,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve()
     console = Console(stderr=True)
-    client = SkyDriverClient(args.url, read_token(args.token, args.token_file))
+    token = (args.token or "").strip() or args.token_file or os.environ.get("SKYDRIVER_TOKEN", "").strip()
+    client = SkyDriverClient(args.url, token or None)
     try:
         return COMMANDS[args.command](client, console, args)
     except RequestRefused as exc:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,13 +20,6 @@ class RequestRefused(Exception):
         self.message = message
 
 
-def read_token(token: str | None, token_file: Path | None) -> str | None:
-    """A bearer token given directly, or the first line of a token file."""
-    if token:
-        return token.strip()
-    if token_file:
-        return token_file.read_text().strip().splitlines()[0]
-    return None
 
 
 def _refused(exc: requests.HTTPError) -> RequestRefused:
@@ -46,14 +39,16 @@ class SkyDriverClient:
         self.token = token
         self.rest = RestClient(self.url, token=token, timeout=timeout, retries=2)
 
-    def _call(self, method: str, path: str, args: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, args: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         try:
-            return self.rest.request_seq(method, path, args)
+            return self.rest.request_seq(method, path, args, headers)
         except requests.HTTPError as exc:
             raise _refused(exc) from None
 
-    def request_scan(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/scan", body)
+    def request_scan(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST /scan with an Idempotency-Key: RestClient retries a POST whose answer was lost (read errors, 502-504),
+        and the retry must return the scan the first try created, not start a second one."""
+        return self._call("POST", "/scan", body, {"Idempotency-Key": idempotency_key or f"skydriver-cli-{uuid.uuid4().hex}"})
 
     def manifest(self, scan_id: str) -> dict[str, Any]:
         return self._call("GET", f"/scan/manifest/{scan_id}", {"include_event": "false"})
