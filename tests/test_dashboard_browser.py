@@ -18,8 +18,8 @@ from playwright.async_api import async_playwright, expect
 
 from scanner_client.local_schedd import LocalSchedd
 from skydriver.config import Settings
-from skydriver.server import SkyDriver
-from tests.conftest import scan_body, token
+from skydriver.server import SkyDriver, start
+from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
 from tests.local_scan_processes import scan_processes, wait_torn_down
 
@@ -51,11 +51,13 @@ async def page() -> Any:
 
 
 async def sign_in(page: Any, address: str) -> None:
-    """As a person would: the page asks for a token (the API said 401), it is pasted and kept for the tab."""
+    """As a person would: the page asks for a token (the API said 401), it is pasted and kept for the tab (in its
+    session storage, sent as the Authorization header: never a cookie)."""
     await page.goto(f"{address}/dashboard/scan.html?id={'0' * 32}")
     await page.locator("#token-box input").fill(token("user"))
     await page.locator("#token-box button").click()
     await page.wait_for_load_state()
+    assert await page.context.cookies() == []
 
 
 async def test_the_scan_page_follows_a_real_scan_to_its_sky_map(local_driver: SkyDriver, page: Any, modern_event: dict, tmp_path: Path) -> None:
@@ -162,9 +164,11 @@ async def test_the_scan_page_says_why_a_scan_failed(local_driver: SkyDriver, loc
     await expect(page.locator("#failure")).to_have_text("htcondor ALL_WORKERS_HELD")
     await expect(page.locator("#launch")).to_contain_text("2 held: Job has gone over memory limit", timeout=30_000)
     link = page.locator("#launch a", has_text="open in the log viewer")
-    await expect(link).to_have_attribute("href", re.compile(f"^https://grafana.example.org/explore\\?scan={scan_id}&from=\\d+&to=\\d+$"))
+    viewer = f"^https://grafana.example.org/explore\\?scan={scan_id}&from=\\d+&to="
+    await expect(link).to_have_attribute("href", re.compile(viewer + "(\\d+|now)$"))  # `now` until the scan has ended
     await page.screenshot(path=str(tmp_path / "scan-failed.png"), full_page=True)
     await wait_torn_down(user, scan_id, local_settings.data_dir)  # the held workers removed, every process stopped
+    await expect(link).to_have_attribute("href", re.compile(viewer + "\\d+$"))  # the window's end, once it ended
 
 
 async def test_the_scan_table_pages_through_older_scans(driver: SkyDriver, page: Any, modern_event: dict) -> None:
@@ -184,3 +188,17 @@ async def test_the_scan_table_pages_through_older_scans(driver: SkyDriver, page:
     await expect(page.locator("#next-page")).to_be_disabled()
     await page.locator("#first-page").click()
     await expect(rows).to_have_count(50)
+
+
+async def test_with_auth_off_on_loopback_the_dashboard_needs_no_token(mongo_uri: str, tmp_path: Path, page: Any, modern_event: dict) -> None:
+    running = await start(make_settings(mongo_uri, tmp_path, {"SKYDRIVER_AUTH": "off"}))
+    try:
+        scan_id = (await HttpClient(running.address).post("/scan", scan_body(modern_event))).json()["scan_id"]
+        await page.goto(f"{running.address}/")
+        await expect(page.locator("#scans tbody tr a")).to_have_attribute("title", scan_id)
+        await expect(page.locator("#token-box input")).to_have_count(0)  # never asked for one
+        await page.goto(f"{running.address}/dashboard/scan.html?id={scan_id}")
+        await expect(page.locator("#state")).to_have_text("PENDING__PRESTARTUP")
+        assert await page.context.cookies() == []
+    finally:
+        await running.stop()
