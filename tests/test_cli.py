@@ -144,6 +144,8 @@ async def test_cancel_stops_a_scan_and_status_says_so(local_driver: SkyDriver) -
     assert gone.returncode == 2 and "404" in gone.stderr  # a cancelled scan is deleted
     status = await wait_torn_down(HttpClient(local_driver.address, token("user")), scan_id, local_driver.settings.data_dir)
     assert status["scan_state"].startswith("ABORTED__")
+    watched = await skydriver_cli(local_driver, "watch", scan_id)  # someone following it learns how it ended: exit 1
+    assert watched.returncode == 1 and f"scan {scan_id} failed: ended without a final result" in watched.stderr
 
 
 async def test_watch_attaches_to_someone_elses_running_scan_with_a_live_bar(local_driver: SkyDriver, modern_event: dict,

@@ -92,18 +92,18 @@ def _print_view(console: Console, view: ScanView) -> None:
 
 def _finish(client: SkyDriverClient, console: Console, view: ScanView, output: Path | None, zoom: bool) -> int:
     """After following a scan: say how it ended, print the best fit, save the sky map."""
-    succeeded, sentence = describe_outcome(view, client.result(view.scan_id))
+    succeeded, sentence = describe_outcome(view, client.result(view.scan_id, include_deleted=True))
     if not succeeded:
         console.print(f"scan {view.scan_id} failed: {sentence}", highlight=False, soft_wrap=True)
         return SCAN_FAILED
-    summary = client.summary(view.scan_id)
+    summary = client.summary(view.scan_id, include_deleted=True)
     best, areas = summary["best_fit"], summary["contour_areas_deg2"]
     console.print(
         f"best fit: RA {best['ra_deg']:.2f} deg, Dec {best['dec_deg']:+.2f} deg (nside {best['nside']}); "
         f"50% / 90% areas {areas['50%']:.3g} / {areas['90%']:.3g} deg^2", highlight=False, soft_wrap=True,
     )  # fmt: skip
     if output:
-        output.write_bytes(client.skymap_png(view.scan_id, zoom=zoom))
+        output.write_bytes(client.skymap_png(view.scan_id, zoom=zoom, include_deleted=True))
         console.print(f"sky map: {output}", highlight=False, soft_wrap=True)
     return DONE
 

@@ -50,14 +50,16 @@ class SkyDriverClient:
         and the retry must return the scan the first try created, not start a second one."""
         return self._call("POST", "/scan", body, {"Idempotency-Key": idempotency_key or f"skydriver-cli-{uuid.uuid4().hex}"})
 
-    def manifest(self, scan_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/scan/manifest/{scan_id}", {"include_event": "false"})
+    # include_deleted: a scan being followed may be cancelled meanwhile, and how it ended is still worth telling
 
-    def result(self, scan_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/scan/result/{scan_id}")
+    def manifest(self, scan_id: str, include_deleted: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/scan/manifest/{scan_id}", {"include_event": "false", "include_deleted": json.dumps(include_deleted)})
 
-    def summary(self, scan_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/scan/{scan_id}/result/summary")
+    def result(self, scan_id: str, include_deleted: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/scan/result/{scan_id}", {"include_deleted": json.dumps(include_deleted)})
+
+    def summary(self, scan_id: str, include_deleted: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/scan/{scan_id}/result/summary", {"include_deleted": json.dumps(include_deleted)})
 
     def list_scans(self, filters: dict[str, Any]) -> dict[str, Any]:
         """One page of GET /scans/list (newest first); `filters` as the route takes them."""
@@ -72,12 +74,12 @@ class SkyDriverClient:
     def rescan(self, scan_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"/scan/{scan_id}/actions/rescan", overrides)
 
-    def skymap_png(self, scan_id: str, zoom: bool) -> bytes:
+    def skymap_png(self, scan_id: str, zoom: bool, include_deleted: bool = False) -> bytes:
         """The PNG bytes: RestClient decodes JSON only, so this one route goes through its session directly."""
         self.rest.open(sync=True)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         response = self.rest.session.get(
-            f"{self.url}/scan/{scan_id}/skymap.png", params={"zoom": json.dumps(zoom)}, headers=headers,
+            f"{self.url}/scan/{scan_id}/skymap.png", params={"zoom": json.dumps(zoom), "include_deleted": json.dumps(include_deleted)}, headers=headers,
             timeout=self.rest.timeout,
         )  # fmt: skip
         try:
@@ -87,7 +89,8 @@ class SkyDriverClient:
         return response.content
 
     def events(self, scan_id: str, last_event_id: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """The scan's progress stream (server-sent events) as (event, id, snapshot), until the server ends it."""
+        """The scan's progress stream (server-sent events) as (event, id, snapshot), until the server ends it (deleted
+        scans too: a cancel ends the stream with the scan's last state)."""
         self.rest.open(sync=True)
         headers = {"Accept": "text/event-stream"}
         if self.token:
@@ -95,7 +98,7 @@ class SkyDriverClient:
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         # read timeout above the server's 15 s keepalive: a silent connection is a dead one
-        with self.rest.session.get(f"{self.url}/scan/{scan_id}/events", headers=headers, stream=True, timeout=(10, 45)) as response:
+        with self.rest.session.get(f"{self.url}/scan/{scan_id}/events?include_deleted=true", headers=headers, stream=True, timeout=(10, 45)) as response:
             try:
                 response.raise_for_status()
             except requests.HTTPError as exc:

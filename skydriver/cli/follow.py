@@ -86,7 +86,7 @@ def follow(client: SkyDriverClient, scan_id: str, console: Console, timeout: flo
     """Show the scan's progress until it ends (or `timeout` seconds pass); return the last view."""
     deadline = None if timeout is None else time.monotonic() + timeout
     display = _Display(console, scan_id)
-    view = ScanView.from_manifest(client.manifest(scan_id))
+    view = ScanView.from_manifest(client.manifest(scan_id, include_deleted=True))
     last_id = None
     try:
         for _attempt in range(RECONNECTS):
