@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
-
-from tests.http_client import HttpClient
 
 
 def scan_processes(data_dir: Path, scan_id: str = "") -> list[psutil.Process]:
@@ -25,21 +22,6 @@ def scan_processes(data_dir: Path, scan_id: str = "") -> list[psutil.Process]:
         if mentions and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(proc)
     return found
-
-
-async def wait_torn_down(client: HttpClient, scan_id: str, data_dir: Path, timeout: float = 90.0) -> dict[str, Any]:
-    """Wait for the scan's teardown (`complete`), then check that none of its processes is left; its status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = await client.get(f"/scan/{scan_id}/status", query={"include_deleted": "true"})
-        assert response.status == 200, response
-        if (status := response.json())["complete"]:
-            break
-        assert time.monotonic() < deadline, f"scan {scan_id} not torn down in {timeout} s: {status}"
-        await asyncio.sleep(0.3)
-    left = scan_processes(data_dir, scan_id)
-    assert left == [], f"scan {scan_id} is torn down but these processes survive: {describe(left)}"
-    return status
 
 
 async def assert_no_scan_process_left(data_dir: Path, timeout: float = 60.0) -> None:

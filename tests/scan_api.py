@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import scan_body
 from tests.http_client import HttpClient
+from tests.local_scan_processes import describe, scan_processes
 
 POLL_SECONDS = 0.3
 
@@ -49,3 +51,12 @@ async def wait_for_status(
             return dict(status)
         await asyncio.sleep(POLL_SECONDS)
     raise AssertionError(f"scan {scan_id}: status condition not reached in {timeout}s; last: {response.body[:2000]!r}")
+
+
+async def wait_torn_down(client: HttpClient, scan_id: str, data_dir: Path, timeout: float = 90.0) -> dict[str, Any]:
+    """A local scan's status once its teardown is done (`complete`), after checking that none of its processes is left
+    (under `data_dir`, its SkyDriver's)."""
+    status = await wait_for_status(client, scan_id, lambda s: s["complete"], timeout)
+    left = scan_processes(data_dir, scan_id)
+    assert left == [], f"scan {scan_id} is torn down but these processes survive: {describe(left)}"
+    return status

@@ -23,7 +23,7 @@ from skydriver.cli.scan_view import ScanView, describe_outcome
 from skydriver.server import SkyDriver
 from tests.conftest import AUTH_SECRET, scan_body, token
 from tests.http_client import HttpClient
-from tests.local_scan_processes import wait_torn_down
+from tests.scan_api import wait_torn_down
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 

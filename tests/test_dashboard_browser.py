@@ -21,7 +21,8 @@ from skydriver.config import Settings
 from skydriver.server import SkyDriver, start
 from tests.conftest import make_settings, scan_body, token
 from tests.http_client import HttpClient
-from tests.local_scan_processes import scan_processes, wait_torn_down
+from tests.local_scan_processes import scan_processes
+from tests.scan_api import wait_torn_down
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
