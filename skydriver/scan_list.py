@@ -1,8 +1,11 @@
 """GET /scans/list: scans newest first, filtered on their derived state and what was asked, a page at a time.
 
-Pages are read through the (created, scan_id) index. The state is derived (never stored), so state filters are
-applied to what was read: a request examines at most EXAMINED_PER_PAGE scans and, when a rare state leaves its page
-short, answers with what it found and a cursor to go on from — never an unbounded read.
+Pages are read newest first through the (created, scan_id) index or, when the states asked for exclude a final
+result (the common state), through the stored state key of their groups (database/state_key.py: failed, aborted,
+stopped, or still running), so a rare state costs the scans of its group, not every scan. The state is derived
+(never stored), so every filter is applied exactly to what was read: a request examines at most EXAMINED_PER_PAGE scans
+and, when a filter the key cannot tell (STALLED among the running scans, priority) leaves its page short, answers with
+what it found and a cursor to go on from — never an unbounded read.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from .config import Settings
 from .database import Database
 from .database.manifests import EPOCH, now
 from .database.records import ScanRecord
+from .database.state_key import StateKey
 from .errors import ArgumentError
 from .models import ScanListArgs
-from .scan_status import is_terminal, status_view
+from .scan_status import is_terminal, key_of, status_view
 
 EXAMINED_PER_PAGE = 5000
 CLOCK_SKEW = dt.timedelta(days=1)  # scans another replica created "in the future" of this one's clock are listed too
@@ -63,15 +67,25 @@ def wanted(scan: ScanRecord, status: dict[str, Any], args: ScanListArgs) -> bool
     return state_matches(status["scan_state"], args.state)
 
 
+def stored_keys(args: ScanListArgs) -> list[StateKey] | None:
+    """The state keys of the scans that may match, unless final results may (None: read every scan)."""
+    keys = {key_of(state) for state in args.state} if args.state else set(StateKey)
+    if args.is_terminal is not None:
+        keys = {key for key in keys if (key is not StateKey.ACTIVE) == args.is_terminal}
+    return None if StateKey.FINAL in keys else sorted(keys)
+
+
 async def list_scans(database: Database, args: ScanListArgs, settings: Settings) -> dict[str, Any]:
     """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
     after = decode_cursor(args.cursor) if args.cursor else None
     lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
+    if (keys := stored_keys(args)) == []:
+        return {"scans": [], "next_cursor": None}  # states that is_terminal contradicts
     t, found, examined = now(), [], 0
     created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
     while examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
-        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked)
+        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys or ())
         for scan in batch:
             examined += 1
             after = (scan.created, scan.scan_id)  # type: ignore[assignment]  # (listed scans were read by created)

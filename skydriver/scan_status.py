@@ -12,6 +12,7 @@ import enum
 from typing import Any
 
 from .database.records import LaunchStatus, ScanRecord, ScanTimes
+from .database.state_key import StateKey, state_key
 from .progress_tallies import pixel_counts
 
 
@@ -40,6 +41,7 @@ STATE_CODES: tuple[str, ...] = (
     *Phase, FINAL, *(f"{o}__{p.name}" for o in TERMINAL_OUTCOMES for p in Phase), *(f"{Outcome.STALLED}__{p.name}" for p in STALLABLE)
 )
 STATE_GROUPS: tuple[str, ...] = ("PENDING", "IN_PROGRESS", *Outcome)  # prefixes a list filter may name
+KEYS = {FINAL: StateKey.FINAL, Outcome.ABORTED: StateKey.ABORTED, Outcome.FAILED: StateKey.FAILED, Outcome.STOPPED: StateKey.STOPPED}
 LOGS_WINDOW_MARGIN = dt.timedelta(minutes=1)
 
 TIMESTAMPS = tuple(field.name for field in dataclasses.fields(ScanTimes))  # after created, in their order
@@ -54,6 +56,12 @@ PHASE_WORDS = {
 
 def is_terminal(code: str) -> bool:
     return code == FINAL or code.split("__", 1)[0] in TERMINAL_OUTCOMES
+
+
+def key_of(state: str) -> StateKey:
+    """The stored key of the scans in a state, or in a group of states (a prefix such as IN_PROGRESS)."""
+    group = state.split("__", 1)[0]
+    return KEYS.get(group, StateKey.ACTIVE)  # PENDING, IN_PROGRESS, STALLED: running, whatever progress says
 
 
 def phase(scan: ScanRecord) -> Phase:
@@ -89,13 +97,14 @@ def scan_state(scan: ScanRecord, now: dt.datetime, stall_after: float) -> tuple[
     """(state code, one human sentence) of a stored scan at time ``now``."""
     reached = phase(scan)
     reason = scan.launch.reason
-    if scan.times.final_result:
+    group = state_key(scan)  # how it ended, if it did (the stored key's group)
+    if group is StateKey.FINAL:
         return FINAL, "the final result is stored" + ("; the scan's processes are stopped" if scan.complete else "")
-    if scan.is_deleted:
+    if group is StateKey.ABORTED:
         return f"{Outcome.ABORTED}__{reached.name}", f"deleted by a user while {PHASE_WORDS[reached]}"
-    if failure := launch_failure(scan):
-        return f"{Outcome.FAILED}__{reached.name}", failure["message"]
-    if scan.complete or scan.teardown_at is not None:
+    if group is StateKey.FAILED:
+        return f"{Outcome.FAILED}__{reached.name}", (launch_failure(scan) or {}).get("message", "failed")
+    if group is StateKey.STOPPED:
         return f"{Outcome.STOPPED}__{reached.name}", reason or "stopped without a final result"
     silent = silent_for(scan, now)
     if reached in STALLABLE and silent is not None and silent > stall_after:

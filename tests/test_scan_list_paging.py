@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient, monitoring
 from skydriver.database import Database
 from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
 from skydriver.database.records import ScanRecord
+from skydriver.database.state_key import key_earlier_scans
 from skydriver.models import ScanListArgs
 from skydriver.scan_list import list_scans, state_matches
 from skydriver.scan_status import Phase, is_terminal, scan_state
@@ -26,6 +27,8 @@ FILTERS: list[dict[str, Any]] = [
     {"run_id": 3, "state": ["STOPPED"]}, {"run_id": 2, "event_id": 4}, {"run_id": 2, "event_id": 4, "created_after": T0 - dt.timedelta(days=1)},
     {"event_id": 4}, {"priority": 5}, {"created_after": T0 - dt.timedelta(days=1)},
     {"created_before": T0 - dt.timedelta(days=1), "state": ["IN_PROGRESS"]}, {"include_deleted": True, "state": ["ABORTED"]},
+    {"state": ["FAILED", "STOPPED", "STALLED"]}, {"is_terminal": True, "state": ["ABORTED", "FAILED"], "include_deleted": True},
+    {"state": ["PENDING", "FAILED__PRESTARTUP"], "created_after": T0 - dt.timedelta(days=2)}, {"state": ["STOPPED"], "priority": 5},
 ]  # fmt: skip
 
 
@@ -64,8 +67,13 @@ def matches(doc: dict[str, Any], args: ScanListArgs, t: dt.datetime) -> bool:
 
 
 async def test_every_filter_pages_through_each_match_once_newest_first(database: Database, mongo_uri: str, tmp_path: Path) -> None:
+    """Half the scans stored as this version stores them, half by a version before the state key and keyed since."""
     scans = spread_scans(250, seed=11)
-    await database.manifests.collection.insert_many([dict(doc) for doc in scans])
+    for doc in scans[::2]:
+        await database.manifests.insert(doc)
+    await database.manifests.collection.insert_many([dict(doc) for doc in scans[1::2]])
+    await database.db.migrations.delete_many({})
+    assert await key_earlier_scans(database.db)
     settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
     t = dt.datetime.now(dt.UTC)
     for query in FILTERS:

@@ -23,6 +23,8 @@ from .events import EventStore
 from .health import DatabaseHealth
 from .manifests import ManifestStore
 from .results import ResultStore
+from .state_key import FIELD as STATE_KEY
+from .state_key import key_earlier_scans
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,8 +93,9 @@ async def _create_indexes(db: AsyncDatabase) -> None:
     # the teardown and reconcile loops' polls: each filters on one indexed field (see ManifestStore)
     await db.manifests.create_index([("teardown_at", ASCENDING), ("scan_id", ASCENDING)])
     await db.manifests.create_index("launch.status")
-    # GET /scans/list: newest first, a page after another
+    # GET /scans/list: newest first, a page after another; of the scans that ended one way, or have not (state_key.py)
     await db.manifests.create_index([("created", DESCENDING), ("scan_id", DESCENDING)])
+    await db.manifests.create_index([(STATE_KEY, ASCENDING), ("created", DESCENDING), ("scan_id", DESCENDING)])
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)
@@ -113,6 +116,8 @@ async def open_database(settings: Settings) -> Database:
         hello = await _first_contact(client, settings.mongodb_start_timeout)
         db = client[settings.mongodb_database]
         await _create_indexes(db)
+        if keyed := await key_earlier_scans(db):
+            LOGGER.info("state_key given to %d scans stored before it existed", keyed)
     except BaseException:
         if embedded:
             embedded.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -18,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
 from .records import LaunchStatus, ScanRecord
+from .state_key import FIELD, StateKey, raise_to, state_key
 
 if TYPE_CHECKING:
     from .backlog import LeaseOwner  # backlog imports this module
@@ -99,7 +101,7 @@ class ManifestStore:
     async def insert(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
         """Insert a new scan; IdempotencyKeyTaken when another scan already holds its Idempotency-Key."""
         try:
-            await self.collection.insert_one(dict(doc), session=session)
+            await self.collection.insert_one({**doc, FIELD: int(state_key(ScanRecord.from_doc(doc)))}, session=session)
         except DuplicateKeyError as exc:
             if duplicated_fields(exc) == {"idempotency_key"}:
                 raise IdempotencyKeyTaken(doc["idempotency_key"]) from exc
@@ -122,9 +124,11 @@ class ManifestStore:
         cursor = cursor.sort("created", 1)
         return [doc["scan_id"] async for doc in cursor]
 
-    async def _set(self, scan_id: str, condition: dict[str, Any], fields: dict[str, Any]) -> bool:
-        """``$set`` fields atomically where ``condition`` also holds; whether it did (the transitions' compare-and-set)."""
-        return await self._updated({"scan_id": scan_id, **condition}, {"$set": {**fields, "last_updated": now()}})
+    async def _set(self, scan_id: str, condition: dict[str, Any], fields: dict[str, Any], key: StateKey | None = None) -> bool:
+        """``$set`` fields atomically where ``condition`` also holds, raising the state key to ``key``'s group when
+        the fields put the scan there; whether it did (the transitions' compare-and-set)."""
+        update = {"$set": {**fields, "last_updated": now()}, **(raise_to(key) if key is not None else {})}
+        return await self._updated({"scan_id": scan_id, **condition}, update)
 
     async def _updated(self, selector: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> bool:
         return (await self.collection.update_one(selector, update, **kwargs)).matched_count > 0
@@ -170,11 +174,12 @@ class ManifestStore:
 
     async def record_final_result(self, scan_id: str, at: dt.datetime) -> None:
         """The time the final result was first stored (the scan state's SCAN_HAS_FINAL_RESULT)."""
-        await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}})
+        await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}, **raise_to(StateKey.FINAL)})
 
     # ----------------------------------------------------------------------------------------------------------------
     # the launch lifecycle (LaunchStatus): each transition is a compare-and-set on the state it moves from, so two
-    # replicas, or a SkyDriver restarted mid-step, never apply one twice; each returns whether it applied
+    # replicas, or a SkyDriver restarted mid-step, never apply one twice; each returns whether it applied. Those that
+    # end a scan raise its state key (state_key.py) in the same update; nothing else writes it (progress never does)
 
     async def claim_for_launch(self, scan_id: str, attempt: int, launcher: str) -> bool:
         """waiting -> launching for the backlog's ``attempt`` (its lease's number, which fences the later steps of
@@ -206,10 +211,10 @@ class ManifestStore:
 
     async def mark_launch_failed(self, scan_id: str, attempt: int, reason: str) -> bool:
         """launching -> failed for good; the teardown is scheduled now (whatever part started is removed)."""
-        fields = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}
+        fields, failed = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}, StateKey.FAILED
         # with the teardown in the same update when none is scheduled; else (a DELETE's) it is left as it is
-        return await self._set(scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}) or (
-            await self._set(scan_id, _launching(attempt), fields)
+        return await self._set(scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}, failed) or (
+            await self._set(scan_id, _launching(attempt), fields, failed)
         )
 
     async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
@@ -220,23 +225,25 @@ class ManifestStore:
             {"scan_id": scan_id, **_status_in(LaunchStatus.LAUNCHED), "complete": False, "failure": None,
              "times.final_result": None, "teardown_at": None},
             {"$set": {"failure": {**failure, "at": t}, "launch.status": LaunchStatus.FAILED, "launch.reason": failure["message"],
-                      "teardown_at": teardown_at, "last_updated": t}},
+                      "teardown_at": teardown_at, "last_updated": t}, **raise_to(StateKey.FAILED)},
         )  # fmt: skip
 
     async def request_stop(self, scan_id: str, reason: str, at: dt.datetime) -> bool:
         """A launched scan is to be torn down at ``at`` for ``reason`` (its processes vanished), unless a teardown is
         scheduled or done already."""
         condition = {**_status_in(LaunchStatus.LAUNCHED), "complete": False, "teardown_at": None}
-        return await self._set(scan_id, condition, {"launch.reason": reason, "teardown_at": at})
+        return await self._set(scan_id, condition, {"launch.reason": reason, "teardown_at": at}, StateKey.STOPPED)
 
     async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> bool:
         """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
-        return await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}})
+        return await self._updated(
+            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}, **raise_to(StateKey.STOPPED)}
+        )
 
     async def postpone_teardown(self, scan_id: str, until: dt.datetime) -> bool:
         """A teardown that cannot be done now (a launch in flight, a failed stop) is due again at ``until``, for
         any SkyDriver to claim."""
-        return await self._set(scan_id, {"complete": False}, {"teardown_at": until, "teardown_lease": None})
+        return await self._set(scan_id, {"complete": False}, {"teardown_at": until, "teardown_lease": None}, StateKey.STOPPED)
 
     async def mark_stopping(self, scan_id: str) -> bool:
         """launched -> stopping, as the teardown begins to stop its processes (a failed scan stays failed)."""
@@ -248,7 +255,7 @@ class ManifestStore:
         done = {"complete": True, "teardown_at": None, "times.ended": now()}
         running = _status_in(LaunchStatus.WAITING, LaunchStatus.LAUNCHED, LaunchStatus.STOPPING)
         return await self._set(
-            scan_id, {"complete": False, **running}, {**done, "launch.status": LaunchStatus.STOPPED, "launch.reason": reason}
+            scan_id, {"complete": False, **running}, {**done, "launch.status": LaunchStatus.STOPPED, "launch.reason": reason}, StateKey.STOPPED
         ) or await self._set(scan_id, {"complete": False, **_status_in(LaunchStatus.FAILED)}, done)
 
     async def stop_before_launch(self, scan_id: str) -> bool:
@@ -256,6 +263,7 @@ class ManifestStore:
         return await self._set(
             scan_id, _status_in(LaunchStatus.WAITING),
             {"launch.status": LaunchStatus.STOPPED, "launch.reason": "deleted before launch", "complete": True, "times.ended": now()},
+            StateKey.STOPPED,
         )  # fmt: skip
 
     async def clear_teardown(self, scan_id: str) -> bool:
@@ -265,7 +273,9 @@ class ManifestStore:
     async def mark_deleted(self, scan_id: str) -> ScanRecord:
         """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
         await self.schedule_teardown(scan_id, now())
-        return await self._update_or_raise({"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}})
+        return await self._update_or_raise(
+            {"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}, **raise_to(StateKey.ABORTED)}
+        )
 
     async def record_rescan(self, scan_id: str, rescan_id: str) -> bool:
         """The latest rescan of this scan (``replaced_by``)."""
@@ -315,10 +325,13 @@ class ManifestStore:
         return [ScanRecord.from_doc(doc) async for doc in cursor if not doc["complete"]]
 
     async def newest_first(
-        self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None, lookup: dict[str, Any], n: int
+        self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None, lookup: dict[str, Any], n: int,
+        keys: Sequence[StateKey] = (),
     ) -> list[ScanRecord]:
         """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
-        ``lookup`` narrows them to a run/event.
+        ``lookup`` narrows them to a run/event, or else ``keys`` to the scans stored with those state keys (one query
+        per key through the (state_key, created, scan_id) index, merged here: the embedded database reads no index
+        for an ``$in`` beside a range).
 
         One event's few scans are read whole through the lookup index (equalities alone: the embedded database's
         planner leaves a compound index for a collection scan when a range joins them) and ordered here. Else read
@@ -331,19 +344,25 @@ class ManifestStore:
         narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
         if {"run_id", "event_id"} <= lookup.keys():
             return newest([doc for doc in await self._sorted(narrowed, 0) if created_from <= doc.created <= created_to], after)[:n]
+        selectors = [{FIELD: int(key)} for key in keys] if keys and not lookup else [narrowed]
         found: list[ScanRecord] = []
         upper, window = created_to, LIST_FIRST_WINDOW
         if after is not None:  # first the scans created in the same millisecond as the last one listed, then older ones
-            found = await self._sorted({"created": after[0], "scan_id": {"$lt": after[1]}, **narrowed}, n)
+            found = await self._newest_of(selectors, {"created": after[0], "scan_id": {"$lt": after[1]}}, n)
             upper = after[0] - dt.timedelta(milliseconds=1)
         while len(found) < n and upper >= created_from:
             lower = created_from if upper - created_from <= window else upper - window
-            batch = await self._sorted({"created": {"$gte": lower, "$lte": upper}, **narrowed}, n - len(found))
+            batch = await self._newest_of(selectors, {"created": {"$gte": lower, "$lte": upper}}, n - len(found))
             if 2 * len(batch) < n - len(found):  # (not len < (n - found) // 2: never true when one scan is missing)
                 window *= 2
             found += batch
             upper = lower - dt.timedelta(milliseconds=1)  # creation times are stored in milliseconds
         return found
+
+    async def _newest_of(self, selectors: list[dict[str, Any]], created: dict[str, Any], n: int) -> list[ScanRecord]:
+        """The newest ``n`` of the scans any selector matches within ``created``."""
+        found = [record for selector in selectors for record in await self._sorted({**selector, **created}, n)]
+        return newest(found, None)[:n] if len(selectors) > 1 else found
 
     async def _sorted(self, selector: dict[str, Any], n: int) -> list[ScanRecord]:
         cursor = self.collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)]).limit(n)
