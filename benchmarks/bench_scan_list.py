@@ -6,7 +6,8 @@ SkyDriver runs as users run it (``python -m skydriver``, auth off, the embedded 
 server_process.py). One scan is POSTed and PATCHed with a progress report; copies of its stored manifest are inserted
 through the driver (payloads.bulk_manifests, as run.py's find_scans does), one scan every 30 s back from now, two per
 event and 2,000 per run, in these states: 1 in 4 scanning (progress reported just now), 10 failed, 10 stalled (no
-progress for two hours; STALL_AFTER is one hour here), the rest finished.
+progress for two hours; STALL_AFTER is one hour here), the rest finished; each with the state key this version stores
+(database/state_key.py; bench_state_key.py measures keying scans stored before it).
 SkyDriver is then restarted (timed) and each request is sent ``--repeat`` times, one at a time, after one warm-up.
 """
 
@@ -33,6 +34,9 @@ from server_process import Processes, SkyDriverProcess, cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
 
+from skydriver.database.records import ScanRecord  # noqa: E402
+from skydriver.database.state_key import FIELD, state_key  # noqa: E402
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SPACING = dt.timedelta(seconds=30)
 STALL_AFTER = dt.timedelta(hours=1)
@@ -49,8 +53,9 @@ def state_of(n: int, size: int) -> str:
     return "IN_PROGRESS" if n % 4 == 0 else "FINISHED"
 
 
-def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datetime) -> dict[str, Any]:
-    """A copy of a scanning scan's manifest as SkyDriver stores one in ``state``."""
+def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datetime, keyed: bool = True) -> dict[str, Any]:
+    """A copy of a scanning scan's manifest as SkyDriver stores one in ``state`` (``keyed``: this version; else one
+    before the state key)."""
     doc = {**doc, "created": created, "launch": {**doc["launch"]}, "times": {**(doc.get("times") or {})}}
     if state == "IN_PROGRESS":
         doc["times"]["last_progress"] = t
@@ -65,7 +70,8 @@ def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datet
         doc["times"].update(final_result=created + dt.timedelta(hours=1), ended=created + dt.timedelta(hours=1))
         doc["launch"].update(status="stopped", reason="finished")
         doc.update(complete=True, teardown_at=None)
-    return doc
+    doc.pop(FIELD, None)
+    return {**doc, FIELD: int(state_key(ScanRecord.from_doc(doc)))} if keyed else doc
 
 
 @dataclasses.dataclass
@@ -124,6 +130,9 @@ def requests(size: int, t: dt.datetime, cursor: str) -> list[tuple[str, dict[str
         (f"state=FAILED ({RARE} stored)", {"state": "FAILED"}),
         (f"state=STALLED ({RARE}, time-derived)", {"state": "STALLED"}),
         ("is_terminal=false", {"is_terminal": "false"}),
+        ("is_terminal=true", {"is_terminal": "true"}),
+        ("state=ABORTED&include_deleted=true (none)", {"state": "ABORTED", "include_deleted": "true"}),
+        ("priority=5 (none)", {"priority": 5}),
         ("run_id= (an old run, 2,000 scans)", {"run_id": old_run}),
         ("run_id=&event_id= (2 scans)", {"run_id": run, "event_id": event}),
         ("created_after= the last 10 minutes", {"created_after": (t - dt.timedelta(minutes=10)).isoformat()}),

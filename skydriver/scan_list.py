@@ -79,7 +79,7 @@ async def list_scans(database: Database, args: ScanListArgs, settings: Settings)
     """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
     after = decode_cursor(args.cursor) if args.cursor else None
     lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
-    if (keys := stored_keys(args)) == []:
+    if (keys := stored_keys(args) if database.scans_keyed else None) == []:
         return {"scans": [], "next_cursor": None}  # states that is_terminal contradicts
     t, found, examined = now(), [], 0
     created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW

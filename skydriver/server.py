@@ -168,6 +168,8 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
     for name, loop in loops.items():
         readiness.loops[name] = task = asyncio.create_task(loop, name=name)
         driver.background.append(task)
+    if not database.scans_keyed:  # once, after an upgrade: not a loop (it ends), not waited for
+        driver.background.append(asyncio.create_task(database.key_earlier_scans(), name="state-keys"))
     LOGGER.info(
         "SkyDriver serving at %s (launcher: %s, auth: %s)", driver.address, settings.launcher, "on" if settings.auth_enabled else "off"
     )

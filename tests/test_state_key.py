@@ -17,6 +17,8 @@ from skydriver.database import Database, open_database
 from skydriver.database.manifests import LISTED, ManifestStore, now
 from skydriver.database.records import ScanRecord
 from skydriver.database.state_key import FIELD, StateKey, key_earlier_scans, state_key
+from skydriver.models import ScanListArgs
+from skydriver.scan_list import list_scans, stored_keys
 from skydriver.scan_status import Phase, key_of, scan_state
 from tests.conftest import make_settings
 from tests.test_scan_status import STALL_AFTER, T0, at, expected_cases, progress, stored_scan
@@ -175,6 +177,30 @@ async def test_replicas_keying_at_once_beside_live_transitions_agree(database: D
         group = key_of(scan_state(ScanRecord.from_doc(doc), now(), STALL_AFTER)[0])
         assert doc.get(FIELD) == group or group is StateKey.FINAL, doc["scan_id"]
     assert running and await db.migrations.count_documents({}) == 1
+
+
+async def test_lists_read_every_scan_until_earlier_scans_are_keyed(mongo_uri: str, tmp_path: Path) -> None:
+    """Opened on scans an earlier version stored, a list is exact at once; rare states use the key once it is given."""
+    settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
+    first = await open_database(settings)
+    docs = [earlier(code, doc, n) for n, (code, doc, _) in enumerate(expected_cases() * 2)]
+    await first.manifests.collection.insert_many([dict(doc) for doc in docs])
+    await first.db.migrations.delete_many({})
+    await first.close()
+    database = await open_database(settings)
+    try:
+        assert not database.scans_keyed
+        args = ScanListArgs(state=["FAILED", "STOPPED"], include_deleted=True)
+        expected = sorted(d["scan_id"] for d in docs if d["scan_id"].split("-")[1].startswith(("failed", "stopped")))
+        assert sorted(s["scan_id"] for s in (await list_scans(database, args, settings))["scans"]) == expected
+        await database.key_earlier_scans()
+        assert database.scans_keyed and stored_keys(args) == [StateKey.STOPPED, StateKey.FAILED]
+        assert sorted(s["scan_id"] for s in (await list_scans(database, args, settings))["scans"]) == expected
+    finally:
+        await database.close()
+    reopened = await open_database(settings)
+    assert reopened.scans_keyed
+    await reopened.close()
 
 
 async def test_a_rare_state_is_read_through_the_key_index(database: Database) -> None:

@@ -24,7 +24,7 @@ from .health import DatabaseHealth
 from .manifests import ManifestStore
 from .results import ResultStore
 from .state_key import FIELD as STATE_KEY
-from .state_key import key_earlier_scans
+from .state_key import key_earlier_scans, keys_complete
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +50,7 @@ class Database:
     supports_transactions: bool
     health: DatabaseHealth
     embedded: EmbeddedDatabase | None = None
+    scans_keyed: bool = True  # every scan that needs a state key has it (else lists read every scan)
 
     async def in_transaction(self, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """Run ``work`` atomically where the server can (replica set); else in order, the caller's writes last-wins."""
@@ -65,6 +66,18 @@ class Database:
             # with_transaction retries TransientTransactionError (write conflicts between concurrent requests)
             with pymongo.timeout(TRANSACTION_TIMEOUT):
                 return await session.with_transaction(attempt)
+
+    async def key_earlier_scans(self) -> None:
+        """Give the scans stored before the state key theirs (a background task at start, when they lack it)."""
+        began = time.monotonic()
+        try:
+            keyed = await key_earlier_scans(self.db)
+        except Exception as exc:  # the next start tries again; lists stay exact meanwhile, reading every scan
+            LOGGER.error("keying the scans stored before the state key failed: %r", exc)
+            return
+        self.scans_keyed = True
+        if keyed is not None:
+            LOGGER.info("state key given to %d scans stored before it, in %.1f s", keyed, time.monotonic() - began)
 
     async def close(self) -> None:
         await self.client.close()
@@ -116,8 +129,7 @@ async def open_database(settings: Settings) -> Database:
         hello = await _first_contact(client, settings.mongodb_start_timeout)
         db = client[settings.mongodb_database]
         await _create_indexes(db)
-        if keyed := await key_earlier_scans(db):
-            LOGGER.info("state_key given to %d scans stored before it existed", keyed)
+        scans_keyed = await keys_complete(db)
     except BaseException:
         if embedded:
             embedded.stop()
@@ -136,6 +148,7 @@ async def open_database(settings: Settings) -> Database:
         supports_transactions=transactions,
         health=DatabaseHealth(client, embedded),
         embedded=embedded,
+        scans_keyed=scans_keyed,
     )
 
 

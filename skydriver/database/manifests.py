@@ -189,6 +189,7 @@ class ManifestStore:
         return await self._set(
             scan_id, {"is_deleted": False, "$or": [_status_in(LaunchStatus.WAITING), earlier]},
             {"launch.status": LaunchStatus.LAUNCHING, "launch.attempts": attempt, "launch.launcher": launcher},
+            StateKey.ACTIVE,  # (keys a scan an earlier version's replica accepted during an upgrade)
         )  # fmt: skip
 
     async def record_launch_plan(

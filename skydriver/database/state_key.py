@@ -8,8 +8,9 @@ groups are ranked in scan_state's order of precedence, so a transition raises th
 rank: writers never read the key, concurrent ones commute, and a retried one changes nothing.
 
 Only the lifecycle transitions and the record of the final result write it. Scans stored before the key existed are
-keyed once (``key_earlier_scans``) except those with a final result: a list that may show SCAN_HAS_FINAL_RESULT, the
-common state, reads every scan through the (created, scan_id) index anyway, so that group alone may lack the key.
+keyed once (``key_earlier_scans``, in the background after start-up: until it is done, lists read every scan as
+before) except those with a final result: a list that may show SCAN_HAS_FINAL_RESULT, the common state, reads every
+scan through the (created, scan_id) index anyway, so that group alone may lack the key.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .records import LaunchStatus, ScanRecord
 
 FIELD = "state_key"
 MIGRATION = {"_id": FIELD}  # in ``migrations``: scans stored before the key have it (or a final result)
-BATCH = 10_000  # scan ids per update (a BSON document holds 16 MB)
+BATCH = 100  # scan ids per update: the embedded database serves nothing else while it writes them
 
 
 class StateKey(enum.IntEnum):
@@ -58,6 +59,16 @@ KEYED_FIELDS = {  # what ``state_key`` reads
     "_id": 0, "scan_id": 1, "times.final_result": 1, "is_deleted": 1, "failure": 1, "launch.status": 1, "complete": 1,
     "teardown_at": 1,
 }  # fmt: skip
+
+
+async def keys_complete(db: AsyncDatabase) -> bool:
+    """Whether every scan that needs a key has it: the marker says so, or no scan lacks it (a new database: marked)."""
+    if await db.migrations.find_one(MIGRATION) is not None:
+        return True
+    if await db.manifests.find_one({FIELD: None}, {"_id": 1}) is not None:  # (through the key's index)
+        return False
+    await db.migrations.update_one(MIGRATION, {"$set": {"done": True}}, upsert=True)
+    return True
 
 
 async def key_earlier_scans(db: AsyncDatabase) -> int | None:
