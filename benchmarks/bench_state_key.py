@@ -7,8 +7,8 @@ Scans are stored as bench_scan_list.py stores them (copies of a POSTed and PATCH
 stalled, the rest finished or scanning), without the key, as an earlier version stored them, with either 1 in 4
 scanning (bench_scan_list's mix: the worst case, a running scan must be keyed) or 100 scanning (a fleet's). Then
 ``key_earlier_scans`` runs through the driver against SkyDriver's embedded database, as the background task after
-start-up does: once, and again (the marker's cost, which every later start pays). A transition's cost: ``mark_failed``'s update on as many scans, with the
-key's ``$max`` and index, and without both (the version before), alternating blocks of 50 on one collection.
+start-up does: once, and again (the marker's cost, which every later start pays). A transition's cost: ``mark_failed``'s
+update, with the key's ``$max`` and index and without both (the version before), alternating blocks of 50 scans.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from server_process import SkyDriverProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
 
-from skydriver.database.state_key import FIELD, MIGRATION, StateKey, key_earlier_scans, raise_to  # noqa: E402
+from skydriver.database.state_key import FIELD, StateKey, key_earlier_scans, raise_to  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KEY_INDEX = [(FIELD, 1), ("created", -1), ("scan_id", -1)]
@@ -83,8 +83,8 @@ async def transitions(floor: Floor, size: int, count: int) -> None:
             await manifests.drop_index(KEY_INDEX)
         for scan_id in scan_ids[block : block + BLOCK]:
             t = dt.datetime.now(dt.UTC)
-            update = {"$set": {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": "exited with 1",
-                               "teardown_at": t, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_key else {})}  # fmt: skip
+            fields = {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": "exited with 1", "teardown_at": t}
+            update = {"$set": {**fields, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_key else {})}
             began = time.perf_counter()
             assert (await manifests.update_one({"scan_id": scan_id}, update)).modified_count == 1
             timings[with_key].append((time.perf_counter() - began) * 1000)
@@ -93,7 +93,8 @@ async def transitions(floor: Floor, size: int, count: int) -> None:
     count_of = await manifests.count_documents({})
     print(f"\nmark_failed's update on {count_of:,} stored scans, p50 / mean ms over {len(timings[True])} each:")
     for with_key in (False, True):
-        print(f"- {'with' if with_key else 'without'} the key: {statistics.median(timings[with_key]):.2f} / {statistics.fmean(timings[with_key]):.2f}")
+        p50, mean = statistics.median(timings[with_key]), statistics.fmean(timings[with_key])
+        print(f"- {'with' if with_key else 'without'} the key: {p50:.2f} / {mean:.2f}")
 
 
 async def benchmark(sizes: list[int], count: int) -> None:

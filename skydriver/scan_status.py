@@ -41,7 +41,9 @@ STATE_CODES: tuple[str, ...] = (
     *Phase, FINAL, *(f"{o}__{p.name}" for o in TERMINAL_OUTCOMES for p in Phase), *(f"{Outcome.STALLED}__{p.name}" for p in STALLABLE)
 )
 STATE_GROUPS: tuple[str, ...] = ("PENDING", "IN_PROGRESS", *Outcome)  # prefixes a list filter may name
-KEYS = {FINAL: StateKey.FINAL, Outcome.ABORTED: StateKey.ABORTED, Outcome.FAILED: StateKey.FAILED, Outcome.STOPPED: StateKey.STOPPED}
+KEYS = {  # the stored key of each group of states but the running ones
+    FINAL: StateKey.FINAL, Outcome.ABORTED: StateKey.ABORTED, Outcome.FAILED: StateKey.FAILED, Outcome.STOPPED: StateKey.STOPPED,
+}  # fmt: skip
 LOGS_WINDOW_MARGIN = dt.timedelta(minutes=1)
 
 TIMESTAMPS = tuple(field.name for field in dataclasses.fields(ScanTimes))  # after created, in their order

@@ -28,7 +28,8 @@ FILTERS: list[dict[str, Any]] = [
     {"event_id": 4}, {"priority": 5}, {"created_after": T0 - dt.timedelta(days=1)},
     {"created_before": T0 - dt.timedelta(days=1), "state": ["IN_PROGRESS"]}, {"include_deleted": True, "state": ["ABORTED"]},
     {"state": ["FAILED", "STOPPED", "STALLED"]}, {"is_terminal": True, "state": ["ABORTED", "FAILED"], "include_deleted": True},
-    {"state": ["PENDING", "FAILED__PRESTARTUP"], "created_after": T0 - dt.timedelta(days=2)}, {"state": ["STOPPED"], "priority": 5},
+    {"state": ["PENDING", "FAILED__PRESTARTUP"], "created_after": T0 - dt.timedelta(days=2)},
+    {"state": ["STOPPED"], "priority": 5},
 ]  # fmt: skip
 
 

@@ -214,9 +214,9 @@ class ManifestStore:
         """launching -> failed for good; the teardown is scheduled now (whatever part started is removed)."""
         fields, failed = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}, StateKey.FAILED
         # with the teardown in the same update when none is scheduled; else (a DELETE's) it is left as it is
-        return await self._set(scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}, failed) or (
-            await self._set(scan_id, _launching(attempt), fields, failed)
-        )
+        return await self._set(
+            scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}, failed
+        ) or await self._set(scan_id, _launching(attempt), fields, failed)
 
     async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
         """launched -> failed: record why a running scan failed and schedule its teardown, unless it has a final
@@ -237,9 +237,8 @@ class ManifestStore:
 
     async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> bool:
         """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
-        return await self._updated(
-            {"scan_id": scan_id, "complete": False, "teardown_at": None}, {"$set": {"teardown_at": at}, **raise_to(StateKey.STOPPED)}
-        )
+        update = {"$set": {"teardown_at": at}, **raise_to(StateKey.STOPPED)}
+        return await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, update)
 
     async def postpone_teardown(self, scan_id: str, until: dt.datetime) -> bool:
         """A teardown that cannot be done now (a launch in flight, a failed stop) is due again at ``until``, for
@@ -255,9 +254,10 @@ class ManifestStore:
         failed scan keeps its status and reason. A launch in flight is never marked stopped."""
         done = {"complete": True, "teardown_at": None, "times.ended": now()}
         running = _status_in(LaunchStatus.WAITING, LaunchStatus.LAUNCHED, LaunchStatus.STOPPING)
-        return await self._set(
-            scan_id, {"complete": False, **running}, {**done, "launch.status": LaunchStatus.STOPPED, "launch.reason": reason}, StateKey.STOPPED
-        ) or await self._set(scan_id, {"complete": False, **_status_in(LaunchStatus.FAILED)}, done)
+        stopped = {**done, "launch.status": LaunchStatus.STOPPED, "launch.reason": reason}
+        return await self._set(scan_id, {"complete": False, **running}, stopped, StateKey.STOPPED) or (
+            await self._set(scan_id, {"complete": False, **_status_in(LaunchStatus.FAILED)}, done)
+        )
 
     async def stop_before_launch(self, scan_id: str) -> bool:
         """waiting -> stopped and complete, for a scan deleted in the backlog: nothing to tear down."""
@@ -326,9 +326,9 @@ class ManifestStore:
         return [ScanRecord.from_doc(doc) async for doc in cursor if not doc["complete"]]
 
     async def newest_first(
-        self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None, lookup: dict[str, Any], n: int,
-        keys: Sequence[StateKey] = (),
-    ) -> list[ScanRecord]:
+        self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None,
+        lookup: dict[str, Any], n: int, keys: Sequence[StateKey] = (),
+    ) -> list[ScanRecord]:  # fmt: skip
         """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
         ``lookup`` narrows them to a run/event, or else ``keys`` to the scans stored with those state keys (one query
         per key through the (state_key, created, scan_id) index, merged here: the embedded database reads no index
