@@ -24,7 +24,7 @@ from .records import LaunchStatus, ScanRecord
 
 FIELD = "state_key"
 MIGRATION = {"_id": FIELD}  # in ``migrations``: scans stored before the key have it (or a final result)
-BATCH = 100  # scan ids per update: the embedded database serves nothing else while it writes them
+BATCH = 100  # scan ids per update: the embedded database holds other writes to the collection while it writes them
 
 
 class StateKey(enum.IntEnum):
