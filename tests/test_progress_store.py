@@ -1,5 +1,5 @@
 """Progress reports live in their own collection: a report does not rewrite the manifest, and every reader of scans
-(GET manifest, status, list, progress streams, reconcile) still sees the latest one; manifests of earlier versions,
+(GET manifest, status, list, progress streams, reconcile, metrics) still sees the latest one; manifests of earlier versions,
 which hold their progress themselves, read as before."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def test_changed_metadata_in_a_report_is_still_written_to_the_manifest(use
     assert manifest["scan_metadata"]["position_variations"] == 3 and manifest["progress"] == report(11)
 
 
-async def test_status_list_stream_and_reconcile_see_the_latest_report(driver: SkyDriver, user: HttpClient, system: HttpClient, scan_id: str) -> None:
+async def test_status_list_stream_reconcile_and_metrics_see_the_latest_report(driver: SkyDriver, user: HttpClient, system: HttpClient, scan_id: str) -> None:
     for done in (5, 42):
         await system.patch(f"/scan/{scan_id}/manifest", as_the_scanner_sends(done))
     assert (await user.get(f"/scan/{scan_id}/status")).json()["pixels_done"] == 42
@@ -89,6 +89,8 @@ async def test_status_list_stream_and_reconcile_see_the_latest_report(driver: Sk
     stored = await driver.database.db.progress.find_one({"_id": scan_id})
     assert running.times.last_progress == stored["last_progress"]
     assert running.times.first_progress is not None and running.times.first_progress < running.times.last_progress
+    [counted] = [scan for scan in await manifests.not_ended() if scan.scan_id == scan_id]  # the metrics' scan states
+    assert counted.progress == report(42) and counted.times.last_progress == stored["last_progress"]
 
 
 async def test_a_manifest_holding_its_progress_reads_as_before_and_its_next_report_wins(

@@ -394,7 +394,7 @@ class ManifestStore:
         """Scans whose launch status may still change (in the backlog, launching, running, stopping), with what their
         scan state is derived from: for metrics, which must not read the ended scans (nearly all, and ever more)."""
         cursor = self.collection.find({"launch.status": {"$in": list(NOT_ENDED)}}, WATCHED)
-        return [ScanRecord.from_doc(doc) async for doc in cursor]
+        return await self._with_progress(await cursor.to_list(), PROGRESS_WHOLE)
 
     async def count_ended(self, not_ended: int) -> dict[LaunchStatus, int]:
         """Ended scans by launch status, given how many have not ended: failed ones are few and counted through the
