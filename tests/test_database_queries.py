@@ -82,6 +82,7 @@ async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
         manifests.find({"idempotency_key": "some-key"}).limit(1),
         manifests.find({"scan_id": "old-7"}).limit(1),
         *(manifests.find(scans_of_event(1, 2, True, deleted)).sort("created", 1) for deleted in (False, True)),
+        driver.database.manifests.progress.collection.find({"_id": {"$in": ["old-7", "old-8"]}}),  # lists, streams, reconcile
     ]
     for cursor in polls:
         plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
