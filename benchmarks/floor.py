@@ -6,6 +6,7 @@ fraction of this, measured in the same run against the same database, so the dat
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -66,17 +67,16 @@ class Floor:
         return dumps({"scan_id": scan_id})[:-1] + b',"event_i3live_json_dict":' + event_json + b"}"
 
     async def patch_progress(self, scan_id: str, body: bytes) -> bytes:
+        """The report's JSON text into the scan's progress document while its manifest is read (its event_metadata,
+        the same in every report of a scan, is not rewritten)."""
         value = parse(body)
-        meta = value["event_metadata"]
-        fields = {
-            "progress": value["progress"],
-            "event_metadata": meta,
-            "lookup": {"run_id": meta["run_id"], "event_id": meta["event_id"], "is_real_event": meta["is_real_event"]},
-            "last_updated": _now(),
-        }
-        await self.db.manifests.update_one({"scan_id": scan_id}, {"$set": fields})
-        doc = await self.db.manifests.find_one({"scan_id": scan_id}, {"_id": 0})
-        return dumps(doc)
+        progress = {"json": Binary(dumps(value["progress"])), "last_progress": _now()}
+        doc, _ = await asyncio.gather(
+            self.db.manifests.find_one({"scan_id": scan_id}, {"_id": 0}),
+            self.db.progress.replace_one({"_id": scan_id}, progress, upsert=True),
+        )
+        assert doc is not None, scan_id
+        return dumps({**doc, "progress": value["progress"]})
 
     async def put_result(self, scan_id: str, body: bytes) -> bytes:
         value = parse(body)
@@ -89,9 +89,13 @@ class Floor:
         return b'{"scan_id":"' + scan_id.encode() + b'","skyscan_result":' + result_json + b"}"
 
     async def get_manifest(self, scan_id: str) -> bytes:
-        doc = await self.db.manifests.find_one({"scan_id": scan_id}, {"_id": 0})
+        lookup = {"from": "progress", "localField": "scan_id", "foreignField": "_id", "as": "reported"}
+        pipeline = [{"$match": {"scan_id": scan_id}}, {"$limit": 1}, {"$lookup": lookup}, {"$project": {"_id": 0, "reported._id": 0}}]
+        doc = await anext(await self.db.manifests.aggregate(pipeline))
         event = await self.db.events.find_one({"scan_id": scan_id}, {"_id": 0, "json": 1})
-        assert doc is not None and event is not None
+        assert event is not None
+        if reported := doc.pop("reported"):
+            doc["progress"] = parse(reported[0]["json"])
         return dumps(doc)[:-1] + b',"event_i3live_json_dict":' + bytes(event["json"]) + b"}"
 
     async def get_result(self, scan_id: str) -> bytes:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import report
-from scenarios import FULL, QUICK, SMOKE, Suite
+from scenarios import FULL, QUICK, SCENARIOS, SMOKE, Suite
 from server_process import SkyDriverProcess
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -35,7 +35,7 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-async def benchmark(mode: str) -> dict[str, object]:
+async def benchmark(mode: str, only: set[str] | None = None) -> dict[str, object]:
     counts = {"full": FULL, "quick": QUICK, "smoke": SMOKE}[mode]
     with tempfile.TemporaryDirectory(prefix="skydriver-bench-") as data_dir:
         server = SkyDriverProcess(Path(data_dir))
@@ -44,7 +44,7 @@ async def benchmark(mode: str) -> dict[str, object]:
         log(f"SkyDriver pid {pids.server} on port {server.port}, database pid {pids.database} ({time.perf_counter() - began:.1f} s to start)")
         suite = Suite(server.address, pids, counts, log)
         try:
-            await suite.run()
+            await suite.run(only)
         finally:
             server.stop()
     result: dict[str, object] = {
@@ -68,10 +68,15 @@ def main() -> None:
     size.add_argument("--quick", action="store_const", dest="mode", const="quick", help="smaller counts (about a minute)")
     size.add_argument("--smoke", action="store_const", dest="mode", const="smoke", help="tiny counts: checks that it runs")
     parser.add_argument("--output", type=Path, help="JSON file to write (default: benchmarks/results/<date>-<mode>.json)")
+    parser.add_argument(
+        "--only", type=lambda text: set(text.split(",")), help=f"comma-separated scenarios after post_scan, of: {', '.join(SCENARIOS)}"
+    )
     args = parser.parse_args()
+    if args.only and (unknown := args.only - set(SCENARIOS)):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     mode = args.mode or "full"
     os.chdir(PROJECT_ROOT)  # `python -m skydriver` must find the package as users' checkouts do
-    result = asyncio.run(benchmark(mode))
+    result = asyncio.run(benchmark(mode, args.only))
     output = args.output or RESULTS_DIR / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{mode}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=1))

@@ -62,6 +62,10 @@ def phase_stats(load: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
     }
 
 
+# after post_scan, in order; find_scans last: its bulk insert leaves the database busier for everything after it
+SCENARIOS = ("patch_progress", "put_result", "get_manifest", "get_result", "result_growth", "repeat_for_memory", "event_streams", "find_scans")
+
+
 class Suite:
     """Runs the scenarios in order against one SkyDriver; later scenarios use the scans earlier ones created."""
 
@@ -127,17 +131,13 @@ class Suite:
             f"p50 {skydriver['p50_ms']:.1f} ms, p99 {skydriver['p99_ms']:.1f} ms, errors {skydriver['errors']}"
         )
 
-    async def run(self) -> None:
+    async def run(self, only: set[str] | None = None) -> None:
+        """Every scenario in order, or post_scan (which makes the scans the others use) and those in ``only``."""
         self._sample_memory("start")
         await self.post_scan()
-        await self.patch_progress()
-        await self.put_result()
-        await self.get_manifest()
-        await self.get_result()
-        await self.result_growth()
-        await self.repeat_for_memory()
-        await self.event_streams()
-        await self.find_scans()  # last: its bulk insert leaves the database busier for everything after it
+        for name in SCENARIOS:
+            if only is None or name in only:
+                await getattr(self, name)()
         await self.floor.close()
 
     async def post_scan(self) -> None:

@@ -33,7 +33,7 @@ def manifest(scan_id: str, teardown_at: dt.datetime | None, complete: bool = Fal
 
 
 async def test_each_due_scan_is_claimed_once_and_its_schedule_moves_to_the_lease_end(driver: SkyDriver) -> None:
-    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
+    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"], driver.database.db.progress)
     past = now() - dt.timedelta(seconds=5)
     for doc in [manifest("due-1", past), manifest("due-2", past), manifest("later", now() + LEASE), manifest("idle", None)]:
         await store.insert(doc)
@@ -45,7 +45,7 @@ async def test_each_due_scan_is_claimed_once_and_its_schedule_moves_to_the_lease
 
 
 async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriver) -> None:
-    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
+    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"], driver.database.db.progress)
     await store.insert(manifest("s", now() - dt.timedelta(seconds=1)))
     assert (await store.claim_due_teardown(OWNER, dt.timedelta(seconds=-1)))["scan_id"] == "s"  # claimer died at once
     assert (await store.claim_due_teardown(OWNER, LEASE))["scan_id"] == "s"
@@ -53,7 +53,7 @@ async def test_a_claimers_expired_lease_makes_the_scan_due_again(driver: SkyDriv
 
 
 async def test_a_restarted_instance_takes_back_its_own_interrupted_teardowns_at_once_and_only_those(driver: SkyDriver) -> None:
-    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"])
+    store = ManifestStore(driver.database.db[f"claims_{uuid.uuid4().hex[:8]}"], driver.database.db.progress)
     for scan_id in ("mine", "other-instance"):
         await store.insert(manifest(scan_id, now() - dt.timedelta(seconds=1)))
     await store.insert(manifest("waiting", now() + LEASE))  # WAIT_BEFORE_TEARDOWN: scheduled, never claimed
@@ -82,6 +82,7 @@ async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
         manifests.find({"idempotency_key": "some-key"}).limit(1),
         manifests.find({"scan_id": "old-7"}).limit(1),
         *(manifests.find(scans_of_event(1, 2, True, deleted)).sort("created", 1) for deleted in (False, True)),
+        driver.database.manifests.progress.collection.find({"_id": {"$in": ["old-7", "old-8"]}}),  # lists, streams, reconcile
     ]
     for cursor in polls:
         plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])

@@ -25,7 +25,7 @@ async def store(mongo_uri: str) -> AsyncIterator[ManifestStore]:
     client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True)
     collection = client[f"lifecycle_{uuid.uuid4().hex[:12]}"].manifests
     await collection.create_index("scan_id", unique=True)
-    yield ManifestStore(collection)
+    yield ManifestStore(collection, collection.database.progress)
     await client.drop_database(collection.database.name)
     await client.close()
 

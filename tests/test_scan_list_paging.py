@@ -111,7 +111,7 @@ async def test_a_walk_back_to_the_epoch_doubles_its_window_to_the_last_one_missi
     minute back to 1970."""
     finds = Finds()
     client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[finds])
-    store = ManifestStore(client[database.db.name].manifests)
+    store = ManifestStore(client[database.db.name].manifests, client[database.db.name].progress)
     await store.insert({**stored_scan(Phase.PRESTARTUP), "scan_id": "only", "created": now() - dt.timedelta(hours=1)})
     try:
         assert [record.scan_id for record in await store.newest_first(EPOCH, now(), None, {}, 2)] == ["only"]

@@ -1,4 +1,5 @@
-"""Connecting to MongoDB (configured, or the embedded child process) and creating the indexes."""
+"""Connecting to MongoDB (configured, or the embedded child process) and creating the indexes (the progress collection
+needs none but its _id)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ async def open_database(settings: Settings) -> Database:
     return Database(
         client=client,
         db=db,
-        manifests=ManifestStore(db.manifests),
+        manifests=ManifestStore(db.manifests, db.progress),
         events=EventStore(db.events, blobs, cache_bytes=settings.event_cache_mb * 1024 * 1024),
         results=ResultStore(db.results, blobs),
         backlog=BacklogStore(db.backlog),

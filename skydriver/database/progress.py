@@ -1,0 +1,67 @@
+"""The progress collection: each scan's latest progress report and when it came, apart from its manifest.
+
+Scanners report every few minutes for hours. On the embedded database an update maintains every index of its
+collection and decodes and re-encodes the whole document, so the report lives in a small document under ``_id`` =
+scan_id (the only index) instead of in the manifest (seven indexes), as its JSON text (like the event): neither the
+database nor the driver then walks its nested fields on each write and read. ManifestStore merges it into every
+ScanRecord it reads. The first report's time stays in the manifest (written once per scan).
+
+A manifest written before this collection existed may hold a ``progress`` and a ``times.last_progress`` of its own:
+``merged`` keeps the report of the progress document when there is one, and the later ``last_progress``.
+A progress document lives as long as its manifest: nothing deletes manifests (DELETE marks them deleted), and a report
+for an unknown scan leaves none behind (``ManifestStore.patch``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bson import Binary
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from .. import json_codec
+
+PROGRESS_TIMES = {"last_progress": 1}  # what the scan state and stall detection need (the first is in the manifest)
+PROGRESS_WHOLE = {**PROGRESS_TIMES, "json": 1}
+
+
+def merged(manifest: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest document as if it held its progress document (whose report wins over one stored in it)."""
+    if not reported:
+        return manifest
+    times = dict(manifest.get("times") or {})
+    if (last := reported.get("last_progress")) is not None and (times.get("last_progress") is None or last > times["last_progress"]):
+        times["last_progress"] = last
+    doc = {**manifest, "times": times}
+    if "json" in reported:
+        doc["progress"] = json_codec.loads(reported["json"])[0]
+    elif "progress" in reported:  # a report that was just written, not read
+        doc["progress"] = reported["progress"]
+    return doc
+
+
+class ProgressStore:
+    def __init__(self, collection: AsyncCollection):
+        self.collection = collection
+
+    async def record(self, scan_id: str, progress: dict[str, Any], at: dt.datetime) -> None:
+        """Store a report as the scan's latest, received at ``at`` (one atomic upsert)."""
+        doc = {"json": Binary(json_codec.dumps(progress, json_codec.has_non_finite(progress))), "last_progress": at}
+        try:
+            await self.collection.replace_one({"_id": scan_id}, doc, upsert=True)
+        except DuplicateKeyError:  # a concurrent first report inserted it: it exists now
+            await self.collection.replace_one({"_id": scan_id}, doc)
+
+    async def get(self, scan_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": scan_id}, PROGRESS_WHOLE)
+
+    async def of(self, scan_ids: list[str], projection: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The progress documents of many scans, by scan_id, in one indexed read."""
+        if not scan_ids:
+            return {}
+        return {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": scan_ids}}, projection)}
+
+    async def forget(self, scan_id: str) -> None:
+        await self.collection.delete_one({"_id": scan_id})
