@@ -117,7 +117,7 @@ class Updates(monitoring.CommandListener):
 async def test_progress_reports_never_write_the_key(mongo_uri: str, database: Database) -> None:
     updates = Updates()
     client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[updates])
-    store = ManifestStore(client[database.db.name].manifests)
+    store = ManifestStore(client[database.db.name].manifests, client[database.db.name].progress)
     try:
         scan_id = uuid.uuid4().hex
         await store.insert({**stored_scan(Phase.WAITING_ON_SCANNER_SERVER_STARTUP), "scan_id": scan_id, "created": now()})
