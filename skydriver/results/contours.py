@@ -20,12 +20,20 @@ from collections.abc import Sequence
 
 import healpy
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, cKDTree
 
 from .coverage import uncovered_areas_deg2
 from .pixels import NsidePixels
 
 SQUARE_DEGREES_PER_STERADIAN = np.degrees(1.0) ** 2
+LOCAL_HULL_MIN_SAMPLES = 20_000
+"""Below this many samples the whole hull is quick (~50 ms per 10k samples); above, the local one is tried first."""
+LOCAL_HULL_MAX_FRACTION = 0.25
+"""The local hull is given up (for the whole one) once its neighbourhood holds this fraction of the samples."""
+DELAUNAY_MARGIN = 1e-10
+"""How far below a triangle's plane every other sample must lie for the triangle to count as certainly one of the
+whole hull's. Neighbouring nside-2048 centres lie ~1e-7 below; cocircular ones (common among HEALPix centres, and
+split arbitrarily by qhull) lie within ~1e-16."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,23 +51,86 @@ class Contour:
         ]
 
 
-def skyreader_contours(levels: Sequence[NsidePixels], thresholds_2dllh: Sequence[float]) -> list[Contour]:
+def skyreader_contours(levels: Sequence[NsidePixels], thresholds_2dllh: Sequence[float],
+                       local_hull_min_samples: int = LOCAL_HULL_MIN_SAMPLES) -> list[Contour]:
     """For each threshold on 2*(llh - best llh), the contour skyreader draws and the area it reports.
 
-    Empty contours (no lines, area 0) while no pixel has a finite llh.
+    Empty contours (no lines, area 0) while no pixel has a finite llh. From `local_hull_min_samples` samples on, the
+    triangles are taken from the hull of the samples near the lines when that is exactly the whole hull's there
+    (`local_hull_triangles`): 70 ms instead of 12-25 s for a million samples; the lines are the same.
     """
     samples = _samples(levels)
     if samples is None:
         return [Contour([], 0.0) for _ in thresholds_2dllh]
     theta, phi, values, best_ra = samples
     vectors = np.column_stack((np.cos(phi) * np.sin(theta), np.sin(phi) * np.sin(theta), np.cos(theta)))
-    triangles = np.sort(ConvexHull(vectors).simplices, axis=1)
+    triangles = local_hull_triangles(vectors, values, max(thresholds_2dllh), local_hull_min_samples)
+    if triangles is None:
+        triangles = np.sort(ConvexHull(vectors).simplices, axis=1)
     contours = []
     for threshold in thresholds_2dllh:
         lines = [_interpolate(vectors, values, edges, threshold) for edges in _crossing_loops(triangles, values, threshold)]
         area = sum(_shoelace_area(line, best_ra) for line in lines) * SQUARE_DEGREES_PER_STERADIAN
         contours.append(Contour(lines, float(area)))
     return contours
+
+
+def local_hull_triangles(vectors: np.ndarray, values: np.ndarray, ceiling: float,
+                         min_samples: int = LOCAL_HULL_MIN_SAMPLES) -> np.ndarray | None:
+    """Every triangle of the convex hull of all `vectors` that has a vertex whose value is below `ceiling`, found from
+    the hull of the samples near those vertices only; None when that cannot be shown to be exact (then the caller
+    takes the whole hull). Sorted vertex indices per row, in no particular row order.
+
+    Every triangle an iso-line below `ceiling` crosses has such a vertex, and only they matter. A triangle of the
+    local hull is one of the whole hull's when no sample lies on or above its plane (its circumcircle on the sphere)
+    but its own vertices: checked against the local samples, with `DELAUNAY_MARGIN`, for triangles whose circumcircle
+    lies inside the neighbourhood (so no other sample could be in it). If every local triangle around each low
+    vertex passes, they close a fan around it, which is then the whole hull's fan. Cocircular samples near the low
+    vertices fail the check, as qhull's split of them depends on all the points: then the whole hull is needed.
+    """
+    if values.size < min_samples:
+        return None
+    low = np.flatnonzero(values < ceiling)
+    centre = vectors[low].sum(axis=0)
+    if low.size == 0 or not (norm := np.linalg.norm(centre)) > 0:
+        return None
+    centre /= norm
+    spread = float(np.arccos(np.clip((vectors[low] @ centre).min(), -1.0, 1.0)))
+    along_centre = vectors @ centre
+    low_tree = cKDTree(vectors[low])
+    lowest = low[np.argmin(values[low])]
+    along_lowest = np.delete(vectors @ vectors[lowest], lowest)
+    reach = 4 * np.sqrt(max(2 - 2 * along_lowest.max(initial=-1.0), 0.0))  # a chord; doubled until the fans pass
+    while 0 < reach < 2:
+        # the neighbourhood (samples within `reach` of a low one) lies in this cap around the low samples' centre
+        in_cap = np.flatnonzero(along_centre >= np.cos(min(spread + 2 * np.arcsin(reach / 2), np.pi)))
+        if in_cap.size > LOCAL_HULL_MAX_FRACTION * values.size:
+            return None
+        distance, _ = low_tree.query(vectors[in_cap], distance_upper_bound=reach)
+        local = in_cap[np.isfinite(distance)]
+        fans = _certified_fans(vectors[local], np.isin(local, low), reach)
+        if fans is None or isinstance(fans, np.ndarray):
+            return None if fans is None else np.sort(local[fans], axis=1)
+        reach *= 2
+    return None
+
+
+def _certified_fans(points: np.ndarray, is_low: np.ndarray, reach: float) -> np.ndarray | bool | None:
+    """The hull of `points`' triangles around the low ones, if each is certainly a triangle of the whole hull (see
+    `local_hull_triangles`); False if some circumcircle reaches past the neighbourhood (`reach` from a low vertex);
+    None if some point lies within `DELAUNAY_MARGIN` of a triangle's plane, or a low point is no vertex."""
+    hull = ConvexHull(points)
+    if not np.isin(np.flatnonzero(is_low), hull.vertices).all():
+        return None
+    around = is_low[hull.simplices].any(axis=1)
+    normals, heights = hull.equations[around, :3], -hull.equations[around, 3] - DELAUNAY_MARGIN  # planes lowered
+    if (heights <= 0).any():
+        return False
+    # every point above a lowered plane is within twice its cap's angular radius of each vertex
+    if (2 * np.sin(np.arccos(heights)) > reach).any():
+        return False
+    above = cKDTree(points).query_ball_point(normals, np.sqrt(2 - 2 * heights), return_length=True)
+    return hull.simplices[around] if (above == 3).all() else None
 
 
 def _samples(levels: Sequence[NsidePixels]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
@@ -93,7 +164,8 @@ def _finest_map_maximum(levels: Sequence[NsidePixels]) -> float:
 
 
 def _crossing_loops(triangles: np.ndarray, values: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """The closed chains of triangle edges the iso-line crosses, each an (N, 2) array of sample indices.
+    """The closed chains of triangle edges the iso-line crosses, each an (N, 2) array of sample indices, the same
+    whatever the order of `triangles`.
 
     An edge is crossed when one end is >= threshold and the other is not (meander's rule). In a triangle the line
     crosses, it enters by one crossed edge and leaves by the other, so on a closed triangulated sphere each crossed
@@ -117,9 +189,10 @@ def _crossing_loops(triangles: np.ndarray, values: np.ndarray, threshold: float)
         neighbours.setdefault(a, []).append(b)
         neighbours.setdefault(b, []).append(a)
     loops = []
-    while neighbours:
-        start, (current, _) = next(iter(neighbours.items()))
-        chain, previous = [start], start
+    for start in sorted(neighbours):  # from its smallest edge to the smaller neighbour: independent of the order
+        if start not in neighbours:
+            continue
+        current, previous, chain = min(neighbours[start]), start, [start]
         while current != start:
             chain.append(current)
             a, b = neighbours[current]
