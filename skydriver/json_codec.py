@@ -117,13 +117,19 @@ def has_non_finite(value: Any) -> bool:
 
 def splice(document: dict[str, Any], raw_fields: dict[str, bytes]) -> bytes:
     """``document`` serialised with already-serialised JSON values appended, without parsing them again."""
+    return b"".join(splice_parts(document, {key: [raw] for key, raw in raw_fields.items()}))
+
+
+def splice_parts(document: dict[str, Any], raw_fields: dict[str, list[bytes]]) -> list[bytes]:
+    """`splice`'s text as the pieces it is made of, each raw value as the list of pieces it came in: never joined,
+    so that a large one can be written out piece by piece."""
     head = dumps(document, has_non_finite(document))
     if not raw_fields:
-        return head
+        return [head]
     parts = [head[:-1]]
     separator = b"," if len(head) > 2 else b""
     for key, raw in raw_fields.items():
-        parts += (separator + orjson.dumps(key) + b":", raw)  # the raw text copied once, by the join
+        parts += (separator + orjson.dumps(key) + b":", *raw)
         separator = b","
     parts.append(b"}")
-    return b"".join(parts)
+    return parts

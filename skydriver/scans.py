@@ -63,10 +63,15 @@ def manifest_json(scan: ScanRecord, event_json: bytes | None, settings: Settings
 
 def result_json(doc: dict[str, Any] | None) -> bytes:
     """The Result response, or ``{}`` when no result was written yet."""
+    return b"".join(result_parts(None if doc is None else {**doc, "json_parts": [doc["json"]]}))
+
+
+def result_parts(doc: dict[str, Any] | None) -> list[bytes]:
+    """`result_json` in pieces, from a document read with its text in parts (``json_parts``)."""
     if doc is None:
-        return b"{}"
+        return [b"{}"]
     view = {"scan_id": doc["scan_id"], "is_deleted": doc["is_deleted"], "is_final": doc["is_final"]}
-    return json_codec.splice(view, {"skyscan_result": doc["json"]})
+    return json_codec.splice_parts(view, {"skyscan_result": doc["json_parts"]})
 
 
 def original_arguments(scan: ScanRecord) -> dict[str, Any]:
@@ -292,25 +297,29 @@ class ScanService:
         LOGGER.info("scan %s deleted", scan_id)
         return manifest_json(scan, await self.database.events.get_json(scan_id), self.settings)
 
-    async def get_result(self, scan_id: str, include_deleted: bool) -> bytes:
-        """The result; a final result for a scan still running also schedules its teardown (the contract's effect).
+    async def get_result(self, scan_id: str, include_deleted: bool) -> list[bytes]:
+        """The result, as the pieces of its JSON text (a large result's stored chunks are not joined: the handler
+        writes them out one by one); a final result for a scan still running also schedules its teardown (the
+        contract's effect).
 
         Polls read the result document alone when it mirrors its scan's state; else the manifest is read as well.
         """
-        doc = await self.database.results.get(scan_id)
+        doc = await self.database.results.get(scan_id, in_parts=True)
         if doc is None or not readable_without_manifest(doc):
             return await self._get_result_checking_manifest(scan_id, doc, include_deleted)
         if (doc["scan_deleted"] or doc["is_deleted"]) and not include_deleted:
             raise ScanNotFound(scan_id)
-        return result_json(doc)
+        return result_parts(doc)
 
-    async def _get_result_checking_manifest(self, scan_id: str, doc: dict[str, Any] | None, include_deleted: bool) -> bytes:
+    async def _get_result_checking_manifest(
+        self, scan_id: str, doc: dict[str, Any] | None, include_deleted: bool
+    ) -> list[bytes]:
         manifest = await self.database.manifests.get(scan_id, include_deleted)
         if doc is not None and doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
         if doc is not None and doc["is_final"] and not doc.get("teardown_handled"):
             await self._handle_final(scan_id, manifest)
-        return result_json(doc)
+        return result_parts(doc)
 
     async def _handle_final(self, scan_id: str, manifest: ScanRecord) -> None:
         """Schedule the teardown after a final result (unless done or scheduled already), then record that it is."""
@@ -364,7 +373,7 @@ class ScanService:
             self.metrics.progress_reports.inc()
         return manifest_json(scan, None, self.settings)
 
-    async def put_result(self, scan_id: str, stored: bytes, is_final: bool) -> bytes:
+    async def put_result(self, scan_id: str, stored: bytes, is_final: bool) -> list[bytes]:
         """Store a result text, already checked against HEALPix geometry and encoded, atomically (a final is never
         replaced by a partial)."""
         manifest = await self.database.manifests.get(scan_id)
@@ -379,7 +388,7 @@ class ScanService:
             LOGGER.warning("scan %s: partial result after the final one ignored", scan_id)
         elif is_final:
             await self._handle_final(scan_id, manifest)
-        return result_json(outcome.stored)
+        return result_parts({**outcome.stored, "json_parts": [outcome.stored["json"]]})  # not copied into one text
 
     def _teardown_delay(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.wait_before_teardown)

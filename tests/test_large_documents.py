@@ -129,3 +129,41 @@ async def test_bad_input_in_a_large_body_is_a_400_naming_it(driver: SkyDriver, u
     answer = await system.request("PUT", f"/scan/result/{scan_id}", raw=b'{"skyscan_result":' + out_of_range + b',"is_final":false}')
     assert answer.status == 400 and "pixel index 3145728 out of range" in answer.json()["error"], answer
     assert (await user.get(f"/scan/result/{scan_id}")).body == b"{}"
+
+
+def result_of_pixels(pixels: int) -> bytes:
+    """A valid compact nside-2048 result of ``pixels`` rows, the production scan's values (rounded) repeated."""
+    real = json.loads(PRODUCTION_RESULT.read_text())
+    finest = real["nside-512"]
+    rows = [[round(value, 3) for value in row[1:]] for row in finest["data"]]
+    data = [[pixel, *rows[pixel % len(rows)]] for pixel in range(pixels)]
+    return orjson.dumps({f"nside-{NSIDE}": {"columns": finest["columns"], "metadata": {**finest["metadata"], "nside": NSIDE}, "data": data}})
+
+
+@pytest.mark.parametrize(("pixels", "inline_max"), [(3000, INLINE_MAX_BYTES), (150_000, INLINE_MAX_BYTES), (150_000, 1000)],
+                         ids=["small, inline: written at once", "5 MB inline: streamed", "5 MB in 2 GridFS chunks: streamed"])  # fmt: skip
+async def test_get_result_answers_the_same_bytes_however_it_is_written(
+    driver: SkyDriver, user: HttpClient, system: HttpClient, modern_event: dict, monkeypatch: pytest.MonkeyPatch,
+    pixels: int, inline_max: int,
+) -> None:  # fmt: skip
+    """The response a large result is streamed as (its stored chunks written one by one) is byte for byte the one
+    written at once, with the same headers: a Content-Length, not chunked encoding; errors as before."""
+    monkeypatch.setattr(blobs, "INLINE_MAX_BYTES", inline_max)
+    scan_id = (await user.post("/scan", scan_body(modern_event))).json()["scan_id"]
+    result = result_of_pixels(pixels)
+    assert (await user.get(f"/scan/result/{scan_id}")).body == b"{}"
+    put = await system.request("PUT", f"/scan/result/{scan_id}", raw=b'{"skyscan_result":' + result + b',"is_final":false}')
+    assert put.status == 200, put
+    if inline_max < len(result):
+        assert len(await driver.database.db["blobs.chunks"].distinct("n")) == 2  # 5 MB in 4 MiB chunks
+    got = await user.get(f"/scan/result/{scan_id}")
+    expected = b'{"scan_id":"' + scan_id.encode() + b'","is_deleted":false,"is_final":false,"skyscan_result":' + result + b"}"
+    assert got.status == 200 and got.body == expected
+    assert put.body == expected and put.headers["Content-Length"] == str(len(expected))  # the PUT's answer too
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["Content-Length"] == str(len(expected)) and "Transfer-Encoding" not in got.headers
+    assert (await user.delete(f"/scan/result/{scan_id}")).status == 200
+    gone = await user.get(f"/scan/result/{scan_id}")
+    assert gone.status == 404 and gone.headers["Content-Type"] == "application/json" and scan_id in gone.json()["error"]
+    deleted = await user.get(f"/scan/result/{scan_id}", query={"include_deleted": "true"})
+    assert deleted.body == expected.replace(b'"is_deleted":false', b'"is_deleted":true', 1)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bson import Binary, ObjectId
 from gridfs import AsyncGridFSBucket
-from gridfs.errors import NoFile
+from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 INLINE_MAX_BYTES = 12 * 1024 * 1024  # leaves room under MongoDB's 16 MiB for the document's other fields
@@ -30,13 +30,21 @@ class BlobStore:
 
     async def text(self, doc: dict[str, Any]) -> bytes | None:
         """The text a document holds; None when its GridFS file is gone (replaced by a concurrent write: read again)."""
+        parts = await self.parts(doc)
+        return None if parts is None else parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def parts(self, doc: dict[str, Any]) -> list[bytes] | None:
+        """`text` as the chunks it is stored in (read one by one, never joined), or None as for `text`."""
         if doc.get("blob") is None:
-            return bytes(doc["json"])
+            return [bytes(doc["json"])]
+        parts = []
         try:
             stream = await self.bucket.open_download_stream(doc["blob"])
-            return await stream.read()
-        except NoFile:
+            while chunk := await stream.readchunk():
+                parts.append(chunk)
+        except (NoFile, CorruptGridFile):  # files are never changed, only deleted: this one was, while it was read
             return None
+        return parts
 
     async def discard(self, fields: dict[str, Any]) -> None:
         """Delete the GridFS file of fields that were not (or are no longer) stored in their document."""

@@ -88,15 +88,21 @@ class ResultStore:
         assert current is not None
         return PutOutcome(current, False, False)
 
-    async def get(self, scan_id: str) -> dict[str, Any] | None:
+    async def get(self, scan_id: str, in_parts: bool = False) -> dict[str, Any] | None:
+        """The result's document, its text in ``json``; with ``in_parts``, in ``json_parts`` as the list of chunks it
+        is stored in instead (a large result's GET writes them out one by one, never holding two copies)."""
         for _ in range(READ_ATTEMPTS):
             doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)
             if doc is None:
                 return None
-            text = await self.blobs.text(doc)
-            if text is not None:
-                doc["json"] = text
+            parts = await self.blobs.parts(doc)
+            if parts is not None:
                 doc.pop("blob", None)
+                if in_parts:
+                    del doc["json"]
+                    doc["json_parts"] = parts
+                else:
+                    doc["json"] = parts[0] if len(parts) == 1 else b"".join(parts)
                 return doc
         raise RuntimeError(f"scan {scan_id}: the result kept changing while it was read")
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pydantic
 import tornado.httputil
+import tornado.iostream
 import tornado.web
 from rest_tools.server import RestHandler
 
@@ -49,6 +50,7 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 INTERNAL_ERROR = "internal error (logged by SkyDriver)"
 REQUEST_ID_HEADER = "X-Request-ID"  # a caller's own id is kept (and echoed) when it is short and plain
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+STREAM_RESPONSE_BYTES = 1024 * 1024  # a larger response given in pieces is written out piece by piece
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,6 +307,24 @@ class BaseHandler(RestHandler):
     def write_json(self, payload: bytes) -> None:
         self.set_header("Content-Type", "application/json")
         self.write(payload)
+
+    async def write_json_parts(self, parts: list[bytes]) -> None:
+        """A JSON text given in pieces (a large result's stored chunks): a small one written as `write_json` does; a
+        large one sent piece by piece, each let go once the socket took it, so that SkyDriver never holds the text
+        twice (joined, or once in the response buffer)."""
+        size = sum(map(len, parts))
+        if size <= STREAM_RESPONSE_BYTES:
+            self.write_json(b"".join(parts))
+            return
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Length", size)  # as a written-at-once response has, rather than chunked encoding
+        parts.reverse()
+        while parts:
+            self.write(parts.pop())
+            try:
+                await self.flush()
+            except tornado.iostream.StreamClosedError:
+                return  # the client went away
 
 
 def _cause(exc_info: tuple[Any, Any, Any] | None) -> BaseException | None:

@@ -88,7 +88,7 @@ class ResultHandler(BaseHandler):
 
     @operation("A scan's result ({} until written)", (USER, SYSTEM), arguments=IncludeDeletedArgs, response=Result)
     async def get(self, scan_id: str, args: IncludeDeletedArgs) -> None:
-        self.write_json(await self.service.get_result(scan_id, args.include_deleted))
+        await self.write_json_parts(await self.service.get_result(scan_id, args.include_deleted))
 
     @operation("Mark the result deleted", (USER,), arguments=NoArgs, response=Result)
     async def delete(self, scan_id: str, _: NoArgs) -> None:

@@ -24,4 +24,4 @@ class ResultReportHandler(ResultHandler):
     @operation("Scanner's partial or final result: skyscan_result (skyreader format) and is_final", (SYSTEM,), body=ResultPut,
                response=Result, parse_body=result_body)  # fmt: skip
     async def put(self, scan_id: str, body: ResultText) -> None:
-        self.write_json(await self.service.put_result(scan_id, body.skyscan_result, body.is_final))
+        await self.write_json_parts(await self.service.put_result(scan_id, body.skyscan_result, body.is_final))
