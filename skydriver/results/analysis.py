@@ -10,6 +10,8 @@ import functools
 import json
 from typing import Any
 
+import orjson
+
 from .. import json_codec
 from .pixels import NsidePixels, llh_pixels
 from .summary import summarize_pixels
@@ -36,7 +38,10 @@ def analyse(result_json: bytes) -> ResultAnalysis:
 
     Blocking (numpy, scipy): call it from a worker thread, not on the event loop.
     """
-    result, _ = json_codec.loads(result_json)  # orjson, or the standard decoder for bare NaN (as the scanner may send)
+    try:  # a stored text was checked on its way in: only bare NaN tokens (as the scanner may send) need more than orjson
+        result = orjson.loads(result_json)
+    except orjson.JSONDecodeError:
+        result, _ = json_codec.loads(result_json)
     levels = llh_pixels(result)
     summary = summarize_pixels(levels)
     metadata = dict(next(iter(result.values()))["metadata"]) if result else {}

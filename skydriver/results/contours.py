@@ -151,7 +151,8 @@ def _samples(levels: Sequence[NsidePixels]) -> tuple[np.ndarray, np.ndarray, np.
     values = 2 * (llh - np.nanmin(llh))
     order = np.argsort(values)  # skyreader sorts its samples so; qhull's split of flat facets depends on it
     theta, phi, values = theta[order], phi[order], values[order]
-    values[np.isnan(values)] = _finest_map_maximum(levels)
+    if np.isnan(values).any():
+        values[np.isnan(values)] = _finest_map_maximum(levels)
     return theta, phi, values, float(phi[0])
 
 

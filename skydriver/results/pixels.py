@@ -27,10 +27,13 @@ def llh_pixels(result: dict) -> list[NsidePixels]:
             raise ValueError(f"{key!r} is not an nside key; validate the result first")
         data = entry["data"]
         index = np.fromiter(map(operator.itemgetter(0), data), dtype=np.int64, count=len(data))
-        llh = np.array(
-            [np.nan if value == NAN_SENTINEL else value for value in map(operator.itemgetter(1), data)],
-            dtype=np.float64,
-        )
+        try:
+            llh = np.fromiter(map(operator.itemgetter(1), data), dtype=np.float64, count=len(data))
+        except (TypeError, ValueError):  # a "<skyreader.nan>" among the numbers
+            llh = np.array(
+                [np.nan if value == NAN_SENTINEL else value for value in map(operator.itemgetter(1), data)],
+                dtype=np.float64,
+            )
         llh[np.isinf(llh)] = np.nan
         levels.append(NsidePixels(nside=nside, index=index, llh=llh))
     return sorted(levels, key=operator.attrgetter("nside"))
