@@ -75,6 +75,17 @@ class Memory:
     def rss_mb(self) -> float:
         return memory_kb(self.server)["VmRSS"] / 1024
 
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """(SkyDriver's, its workers' together, the database's) CPU time so far: unlike wall time, what a step costs whatever else
+        shares the machine (workers run at nice 10, so on a busy machine their wall time stretches most)."""
+        def of(pid: int) -> float:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return of(self.server), sum(map(of, self.workers())), of(self.database)
+
 
 async def request(conn: Connection, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     """(status, body); a 503 (queue full) is an answer here, not a failure."""
@@ -216,14 +227,18 @@ class Bench:
             await asyncio.sleep(1)  # let the previous step's memory be given back
             before = self.memory.rss_mb()
             self.memory.reset()
+            cpu_before = self.memory.cpu_seconds()
             took, response = await timed(conn.request(method, path, body if method == "PUT" else b""))
+            server_cpu, worker_cpu, database_cpu = (now - then for now, then in zip(self.memory.cpu_seconds(), cpu_before, strict=True))
             server_peak, worker_peak = self.memory.peaks_mb()
             growth = f", RSS +{server_peak - before:.0f} MB ({(server_peak - before) * 2**20 / len(body):.2f}x the body)" \
                 if name == "GET" else ""  # fmt: skip
-            log(f"  {name}: {took:.2f} s; peak RSS SkyDriver {server_peak:.0f} MB, largest worker {worker_peak:.0f} MB{growth}")
+            cpu = f"CPU {server_cpu:.2f} + {worker_cpu:.2f} + {database_cpu:.2f} s"
+            log(f"  {name}: {took:.2f} s ({cpu} in SkyDriver + workers + database); peak RSS SkyDriver {server_peak:.0f} MB, "
+                f"largest worker {worker_peak:.0f} MB{growth}")
             if name == "GET":
                 assert orjson.loads(response)["skyscan_result"] == orjson.loads(body)["skyscan_result"], "came back whole"
-            self.rows.append((f"{label} {name}", f"{took:.2f} s; peak RSS {server_peak:.0f} / {worker_peak:.0f} MB{growth}", goal))
+            self.rows.append((f"{label} {name}", f"{took:.2f} s ({cpu}); peak RSS {server_peak:.0f} / {worker_peak:.0f} MB{growth}", goal))
         await conn.close()
 
 def table(rows: list[tuple[str, str, str]]) -> str:
@@ -231,7 +246,8 @@ def table(rows: list[tuple[str, str, str]]) -> str:
     value_width = max(len(row[1]) for row in rows)
     lines = [f"{'what':<{width}}  {'measured':<{value_width}}  goal", "-" * (width + value_width + 14)]
     lines += [f"{what:<{width}}  {value:<{value_width}}  {goal}" for what, value, goal in rows]
-    lines.append("(peak RSS: SkyDriver's process / its largest worker process)")
+    lines.append("(CPU: SkyDriver's process + its worker processes + the database during the step; peak RSS: SkyDriver's process / its "
+                 "largest worker process)")
     return "\n".join(lines)
 
 

