@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import healpy
 import numpy as np
-from scipy.spatial import ConvexHull, cKDTree
+from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from .coverage import uncovered_areas_deg2
 from .pixels import NsidePixels
@@ -119,7 +119,10 @@ def _certified_fans(points: np.ndarray, is_low: np.ndarray, reach: float) -> np.
     """The hull of `points`' triangles around the low ones, if each is certainly a triangle of the whole hull (see
     `local_hull_triangles`); False if some circumcircle reaches past the neighbourhood (`reach` from a low vertex);
     None if some point lies within `DELAUNAY_MARGIN` of a triangle's plane, or a low point is no vertex."""
-    hull = ConvexHull(points)
+    try:
+        hull = ConvexHull(points)
+    except QhullError:  # too few points, or too flat a patch of sphere for qhull: a wider neighbourhood may do
+        return False
     if not np.isin(np.flatnonzero(is_low), hull.vertices).all():
         return None
     around = is_low[hull.simplices].any(axis=1)

@@ -107,6 +107,21 @@ def test_cocircular_samples_near_the_best_fit_take_the_whole_hull() -> None:
     assert local_hull_triangles(vectors, np.roll(values, 24576), 4.61, ALWAYS_LOCAL) is not None  # at the equator it is
 
 
+def test_a_neighbourhood_too_small_for_a_hull_is_widened() -> None:
+    """A sample 1e-6 rad from the best fit makes the first neighbourhood those two samples alone: no hull. Found
+    by widening it, the triangles are the whole hull's."""
+    nside = 64
+    vectors = np.column_stack(healpy.pix2vec(nside, np.arange(12 * nside**2)))
+    beside = vectors[24576] + np.array([0.0, 1e-6, 0.0])
+    vectors = np.vstack([vectors, beside / np.linalg.norm(beside)])
+    values = np.full(len(vectors), 10.0)
+    values[[24576, -1]] = 0.0, 1.0
+    whole = np.sort(ConvexHull(vectors).simplices, axis=1)
+    local = local_hull_triangles(vectors, values, 4.61, ALWAYS_LOCAL)
+    assert local is not None
+    assert set(map(tuple, local.tolist())) == set(map(tuple, whole[(values[whole] < 4.61).any(axis=1)].tolist()))
+
+
 def test_small_results_take_the_whole_hull(production_file: Path) -> None:
     theta, phi, values, _ = contours._samples(_production(production_file))
     vectors = np.column_stack((np.cos(phi) * np.sin(theta), np.sin(phi) * np.sin(theta), np.cos(theta)))
