@@ -109,7 +109,7 @@ async def test_a_final_result_schedules_the_teardown_which_stops_the_scan(core: 
     await core.service.put_result(scan_id, result, is_final=True)
     scheduled = (await core.database.manifests.get(scan_id)).teardown_at
     assert scheduled is not None and scheduled <= now() + dt.timedelta(seconds=1)  # WAIT_BEFORE_TEARDOWN is 0 here
-    stored = json.loads(await core.service.put_result(scan_id, b'{"nside-8": {}}', is_final=False))
+    stored = json.loads(b"".join(await core.service.put_result(scan_id, b'{"nside-8": {}}', is_final=False)))
     assert stored["is_final"] is True  # a partial after the final one is ignored
 
     assert await core.teardown.step()
