@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from skydriver.database import Database
@@ -120,9 +121,10 @@ async def test_a_walk_back_to_the_epoch_doubles_its_window_to_the_last_one_missi
         await client.close()
 
 
-async def test_an_events_scans_are_read_through_the_lookup_index(database: Database) -> None:
+@pytest.mark.parametrize("selector", [{"lookup.run_id": 2, "lookup.event_id": 4}, {"lookup.run_id": 2}], ids=["event", "run"])
+async def test_a_runs_or_an_events_scans_are_read_through_the_lookup_index(database: Database, selector: dict) -> None:
     collection = database.manifests.collection
     await collection.insert_many([dict(doc) for doc in spread_scans(50, seed=3)])
-    cursor = collection.find({"lookup.run_id": 2, "lookup.event_id": 4}, LISTED).sort([("created", -1), ("scan_id", -1)])
+    cursor = collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)])
     plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in plan and "COLLSCAN" not in plan, plan
