@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
+from .batched import find_in
 from .progress import PROGRESS_TIMES, PROGRESS_WHOLE, ProgressStore, merged
 from .records import LaunchStatus, ScanRecord
 from .state_key import FIELD, StateKey, raise_to, state_key
@@ -407,7 +408,7 @@ class ManifestStore:
     async def watched_fields(self, scan_ids: list[str]) -> list[ScanRecord]:
         """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""
         docs, reported = await asyncio.gather(
-            self.collection.find({"scan_id": {"$in": scan_ids}}, WATCHED).to_list(), self.progress.of(scan_ids, PROGRESS_WHOLE)
+            find_in(self.collection, "scan_id", scan_ids, WATCHED), self.progress.of(scan_ids, PROGRESS_WHOLE)
         )
         return [ScanRecord.from_doc(merged(doc, reported.get(doc["scan_id"]))) for doc in docs]
 

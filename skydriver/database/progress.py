@@ -22,6 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from .. import json_codec
+from .batched import find_in
 
 PROGRESS_TIMES = {"last_progress": 1}  # what the scan state and stall detection need (the first is in the manifest)
 PROGRESS_WHOLE = {**PROGRESS_TIMES, "json": 1}
@@ -58,10 +59,8 @@ class ProgressStore:
         return await self.collection.find_one({"_id": scan_id}, PROGRESS_WHOLE)
 
     async def of(self, scan_ids: list[str], projection: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """The progress documents of many scans, by scan_id, in one indexed read."""
-        if not scan_ids:
-            return {}
-        return {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": scan_ids}}, projection)}
+        """The progress documents of many scans, by scan_id, in indexed reads of a batch of ids each."""
+        return {doc["_id"]: doc for doc in await find_in(self.collection, "_id", scan_ids, projection)}
 
     async def forget(self, scan_id: str) -> None:
         await self.collection.delete_one({"_id": scan_id})

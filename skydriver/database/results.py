@@ -17,6 +17,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from .batched import find_in
 from .blobs import BlobStore
 
 PROJECTION = {
@@ -119,6 +120,5 @@ class ResultStore:
         await self.collection.update_one({"scan_id": scan_id, "is_final": True}, {"$set": {"teardown_handled": True}})
 
     async def versions(self, scan_ids: list[str]) -> list[dict[str, Any]]:
-        """Which scans have a result, and since when, for many scans in one indexed read (never the result itself)."""
-        cursor = self.collection.find({"scan_id": {"$in": scan_ids}}, VERSION_PROJECTION)
-        return [doc async for doc in cursor]
+        """Which scans have a result, and since when, for many scans in indexed reads (never the result itself)."""
+        return await find_in(self.collection, "scan_id", scan_ids, VERSION_PROJECTION)
