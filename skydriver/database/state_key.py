@@ -20,11 +20,11 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .batched import IN_BATCH
 from .records import LaunchStatus, ScanRecord
 
 FIELD = "state_key"
 MIGRATION = {"_id": FIELD}  # in ``migrations``: scans stored before the key have it (or a final result)
-BATCH = 100  # scan ids per update: the embedded database holds other writes to the collection while it writes them
 
 
 class StateKey(enum.IntEnum):
@@ -87,7 +87,9 @@ async def key_earlier_scans(db: AsyncDatabase) -> int | None:
     async for doc in unkeyed:
         groups.setdefault(state_key(ScanRecord.from_doc(doc)), []).append(doc["scan_id"])
     for key, scan_ids in groups.items():
-        for first in range(0, len(scan_ids), BATCH):
-            await db.manifests.update_many({"scan_id": {"$in": scan_ids[first : first + BATCH]}}, raise_to(key))
+        # a batch of ids per update: the embedded database holds other writes to the collection meanwhile, and its
+        # ``$in`` costs grow with the square of its values (batched.py)
+        for first in range(0, len(scan_ids), IN_BATCH):
+            await db.manifests.update_many({"scan_id": {"$in": scan_ids[first : first + IN_BATCH]}}, raise_to(key))
     await db.migrations.update_one(MIGRATION, {"$set": {"done": True}}, upsert=True)
     return sum(len(ids) for ids in groups.values())
