@@ -135,13 +135,17 @@ def canonical(value: Any) -> bytes:
 
 
 def has_non_finite(value: Any) -> bool:
-    """Whether a parsed value holds NaN/Infinity anywhere (for values that did not come from ``loads``)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_non_finite(v) for v in value)
+    """Whether a parsed value holds NaN/Infinity anywhere (for values that did not come from ``loads``). A loop, not
+    a recursion: it runs over every progress report and every manifest answered."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return True
     return False
 
 

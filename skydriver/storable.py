@@ -39,29 +39,43 @@ def check_free_form(value: Any, max_bytes: int = MAX_FREE_FORM_BYTES) -> None:
 
 
 def _walk(value: Any, max_depth: int, check_keys: bool) -> None:
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    """Depth-first over the containers; a container's path is only spelled out for an error (a progress report is
+    walked on every PATCH: formatting a path per container cost more than the walk)."""
+    stack: list[_Entry] = [(value, 1, None)]
     while stack:
-        item, depth, path = stack.pop()
+        entry = stack.pop()
+        item, depth, _ = entry
         if isinstance(item, dict):
-            children = item.items()
+            if depth > max_depth:
+                raise NotStorable(f"nested more than {max_depth} levels deep (at {_path(entry)[:200] or 'the top'})")
+            for key, child in item.items():
+                if check_keys and key and (key[0] == "$" or "\0" in key):
+                    raise NotStorable(_bad_key(key, _path(entry)))
+                if isinstance(child, (dict, list)):
+                    stack.append((child, depth + 1, (entry, key)))
         elif isinstance(item, list):
-            children = enumerate(item)  # type: ignore[assignment]
-        else:
-            continue
-        if depth > max_depth:
-            raise NotStorable(f"nested more than {max_depth} levels deep (at {path[:200] or 'the top'})")
-        is_object = isinstance(item, dict)
-        for key, child in children:
-            if is_object and check_keys:
-                _check_key(key, path)
-            if isinstance(child, (dict, list)):
-                child_path = (f"{path}.{key}" if path else key) if is_object else f"{path}[{key}]"
-                stack.append((child, depth + 1, child_path))
+            if depth > max_depth:
+                raise NotStorable(f"nested more than {max_depth} levels deep (at {_path(entry)[:200] or 'the top'})")
+            for index, child in enumerate(item):
+                if isinstance(child, (dict, list)):
+                    stack.append((child, depth + 1, (entry, index)))
 
 
-def _check_key(key: str, path: str) -> None:
+# a container met on the walk: itself, its depth, and its parent's entry with its key or index there (None at the top)
+_Entry = tuple[Any, int, "tuple[Any, str | int] | None"]
+
+
+def _path(entry: _Entry) -> str:
+    """Where a container is: ``a.b[2].c`` (keys after dots, list indices in brackets; empty at the top)."""
+    parts: list[str] = []
+    while entry[2] is not None:
+        entry, key = entry[2]
+        parts.append(f"[{key}]" if isinstance(entry[0], list) else f".{key}")
+    return "".join(reversed(parts)).removeprefix(".")
+
+
+def _bad_key(key: str, path: str) -> str:
     where = f"key {key[:80]!r}" + (f" in {path[:200]}" if path else "")
     if "\0" in key:
-        raise NotStorable(f"{where} holds a NUL character")
-    if key.startswith("$"):
-        raise NotStorable(f"{where} starts with '$'")
+        return f"{where} holds a NUL character"
+    return f"{where} starts with '$'"
