@@ -172,9 +172,11 @@ class ManifestStore:
         firsts: dict[str, Any] = {}
         if (progress := fields.pop("progress", None)) is not None:
             t = now()
-            doc, _ = await asyncio.gather(
-                self.collection.find_one({"scan_id": scan_id}, INTERNAL), self.progress.record(scan_id, progress, t)
-            )
+            recording = asyncio.ensure_future(self.progress.record(scan_id, progress, t))  # both at once (one task)
+            try:
+                doc = await self.collection.find_one({"scan_id": scan_id}, INTERNAL)
+            finally:
+                await recording  # its error (the database's, as find_one's) is the one raised
             if doc is None:
                 await self.progress.forget(scan_id)  # the upsert made one for an unknown scan
                 raise ScanNotFound(scan_id)
