@@ -5,7 +5,7 @@ Run from the project root: python benchmarks/bench_scan_list.py [--sizes 10000,1
 SkyDriver runs as users run it (``python -m skydriver``, auth off, the embedded SecantusDB as its child, see
 server_process.py). One scan is POSTed and PATCHed with a progress report; copies of its stored manifest are inserted
 through the driver (payloads.bulk_manifests, as run.py's find_scans does), one scan every 30 s back from now, two per
-event and 2,000 per run, in these states: 1 in 4 scanning (progress reported just now), 10 failed, 10 stalled (no
+event and 2,000 per run, 10 of priority 100 and the rest 0, in these states: 1 in 4 scanning (progress reported just now), 10 failed, 10 stalled (no
 progress for two hours; STALL_AFTER is one hour here), the rest finished; each with the state key this version stores
 (database/state_key.py; bench_state_key.py measures keying scans stored before it).
 SkyDriver is then restarted (timed) and each request is sent ``--repeat`` times, one at a time, after one warm-up.
@@ -40,7 +40,8 @@ from skydriver.database.state_key import FIELD, state_key  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SPACING = dt.timedelta(seconds=30)
 STALL_AFTER = dt.timedelta(hours=1)
-RARE = 10  # failed scans, and stalled ones, among all stored
+RARE = 10  # failed scans, stalled ones, and urgent ones (priority 100), among all stored
+URGENT = 100
 INSERT_BATCH = 1000
 
 
@@ -51,6 +52,11 @@ def state_of(n: int, size: int) -> str:
     if n % (size // RARE) == size // (3 * RARE):
         return "STALLED"
     return "IN_PROGRESS" if n % 4 == 0 else "FINISHED"
+
+
+def priority_of(n: int, size: int) -> int:
+    """Scan number ``n``'s priority: RARE realtime alerts (100) spread evenly, the rest 0."""
+    return URGENT if n % (size // RARE) == size // (5 * RARE) else 0
 
 
 def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datetime, keyed: bool = True) -> dict[str, Any]:
@@ -116,6 +122,7 @@ async def fill(floor: Floor, template: dict[str, Any], size: int, t: dt.datetime
     """``size`` scans, the last one created at ``t`` and each earlier one SPACING before."""
     for first in range(0, size, INSERT_BATCH):
         docs = bulk_manifests(template, first, min(INSERT_BATCH, size - first))
+        docs = [{**d, "request": {**d["request"], "priority": priority_of(n, size)}} for n, d in enumerate(docs, start=first)]
         numbered = enumerate(docs, start=first)
         await floor.insert_manifests([stored_as(d, state_of(n, size), t - (size - 1 - n) * SPACING, t) for n, d in numbered])
 
@@ -133,6 +140,11 @@ def requests(size: int, t: dt.datetime, cursor: str) -> list[tuple[str, dict[str
         ("is_terminal=true", {"is_terminal": "true"}),
         ("state=ABORTED&include_deleted=true (none)", {"state": "ABORTED", "include_deleted": "true"}),
         ("priority=5 (none)", {"priority": 5}),
+        ("priority=0 (all but 10)", {"priority": 0}),
+        (f"priority={URGENT} ({RARE} stored)", {"priority": URGENT}),
+        (f"priority={URGENT}&state=IN_PROGRESS", {"priority": URGENT, "state": "IN_PROGRESS"}),
+        ("priority=0&state=FAILED", {"priority": 0, "state": "FAILED"}),
+        ("priority=0&created_after= the last 10 minutes", {"priority": 0, "created_after": (t - dt.timedelta(minutes=10)).isoformat()}),
         ("run_id= (an old run, 2,000 scans)", {"run_id": old_run}),
         ("run_id=&event_id= (2 scans)", {"run_id": run, "event_id": event}),
         ("created_after= the last 10 minutes", {"created_after": (t - dt.timedelta(minutes=10)).isoformat()}),

@@ -67,25 +67,27 @@ def wanted(scan: ScanRecord, status: dict[str, Any], args: ScanListArgs) -> bool
     return state_matches(status["scan_state"], args.state)
 
 
-def stored_keys(args: ScanListArgs) -> list[StateKey] | None:
-    """The state keys of the scans that may match, unless final results may (None: read every scan)."""
+def stored_keys(args: ScanListArgs) -> list[StateKey]:
+    """The state keys of the scans that may match (database/state_key.py)."""
     keys = {key_of(state) for state in args.state} if args.state else set(StateKey)
     if args.is_terminal is not None:
         keys = {key for key in keys if (key is not StateKey.ACTIVE) == args.is_terminal}
-    return None if StateKey.FINAL in keys else sorted(keys)
+    return sorted(keys)
 
 
 async def list_scans(database: Database, args: ScanListArgs, settings: Settings) -> dict[str, Any]:
     """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
     after = decode_cursor(args.cursor) if args.cursor else None
     lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
-    if (keys := stored_keys(args) if database.scans_keyed else None) == []:
+    if not (keys := stored_keys(args)):
         return {"scans": [], "next_cursor": None}  # states that is_terminal contradicts
+    # scans without a key may match: those with a final result stored before the key, or any until they are keyed
+    unkeyed = StateKey.FINAL in keys or not database.scans_keyed
     t, found, examined = now(), [], 0
     created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
     while examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
-        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys or ())
+        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys, unkeyed, args.priority)
         for scan in batch:
             examined += 1
             after = (scan.created, scan.scan_id)  # type: ignore[assignment]  # (listed scans were read by created)

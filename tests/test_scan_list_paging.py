@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient, monitoring
 from skydriver.database import Database
 from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
 from skydriver.database.records import ScanRecord
-from skydriver.database.state_key import key_earlier_scans
+from skydriver.database.state_key import FIELD, key_earlier_scans
 from skydriver.models import ScanListArgs
 from skydriver.scan_list import list_scans, state_matches
 from skydriver.scan_status import Phase, is_terminal, scan_state
@@ -30,7 +30,9 @@ FILTERS: list[dict[str, Any]] = [
     {"created_before": T0 - dt.timedelta(days=1), "state": ["IN_PROGRESS"]}, {"include_deleted": True, "state": ["ABORTED"]},
     {"state": ["FAILED", "STOPPED", "STALLED"]}, {"is_terminal": True, "state": ["ABORTED", "FAILED"], "include_deleted": True},
     {"state": ["PENDING", "FAILED__PRESTARTUP"], "created_after": T0 - dt.timedelta(days=2)},
-    {"state": ["STOPPED"], "priority": 5},
+    {"state": ["STOPPED"], "priority": 5}, {"priority": 0}, {"priority": 5, "state": ["SCAN_HAS_FINAL_RESULT"]},
+    {"priority": 0, "is_terminal": False}, {"priority": 5, "created_after": T0 - dt.timedelta(days=2)},
+    {"priority": 0, "state": ["STALLED", "ABORTED"], "include_deleted": True, "created_before": T0 - dt.timedelta(hours=3)},
 ]  # fmt: skip
 
 
@@ -128,3 +130,16 @@ async def test_a_runs_or_an_events_scans_are_read_through_the_lookup_index(datab
     cursor = collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)])
     plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in plan and "COLLSCAN" not in plan, plan
+
+
+@pytest.mark.parametrize("key", [0, None], ids=["keyed", "unkeyed"])
+@pytest.mark.parametrize("after", [False, True], ids=["window", "cursor"])
+async def test_a_priority_is_read_through_its_index_one_group_at_a_time(database: Database, key: int | None, after: bool) -> None:
+    """Each query of a priority's list (a window of creation time, or the millisecond of the cursor) walks the
+    priority's index for one state key, scans without the key included."""
+    collection = database.manifests.collection
+    await collection.insert_many([dict(doc) for doc in spread_scans(50, seed=3)])
+    created = {"created": T0, "scan_id": {"$lt": "f"}} if after else {"created": {"$gte": T0 - dt.timedelta(days=1), "$lte": T0}}
+    cursor = collection.find({"request.priority": 5, FIELD: key, **created}, LISTED).sort([("created", -1), ("scan_id", -1)])
+    plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in plan and "COLLSCAN" not in plan and "request.priority" in plan, plan

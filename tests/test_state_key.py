@@ -207,3 +207,27 @@ async def test_a_rare_state_is_read_through_the_key_index(database: Database) ->
     cursor = database.manifests.collection.find({FIELD: int(StateKey.FAILED), "created": {"$gte": T0, "$lte": T0}}, LISTED)
     plan = str((await cursor.sort([("created", -1), ("scan_id", -1)]).explain())["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in plan and "COLLSCAN" not in plan and FIELD in plan, plan
+
+
+async def test_scans_an_earlier_replica_launched_after_the_keying_get_their_key_from_the_reconcile_read(
+    database: Database, mongo_uri: str, tmp_path: Path
+) -> None:
+    """During a rolling upgrade an earlier version's replica still accepts and launches scans, unkeyed: the reconcile
+    pass's read of the launched scans keys them, and running-state lists then show them."""
+    store = database.manifests
+    assert database.scans_keyed  # the keying was done (a new database)
+    docs = [earlier(code, doc, n) for n, (code, doc, _) in enumerate(expected_cases())]
+    await store.collection.insert_many([dict(doc) for doc in docs])
+    launched = [doc["scan_id"] for doc in docs if doc["launch"]["status"] in ("launching", "launched") and not doc["complete"]]
+    settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
+    args = ScanListArgs(state=["PENDING", "IN_PROGRESS", "STALLED"], include_deleted=True, limit=1000)
+
+    async def listed() -> set[str]:
+        return {scan["scan_id"] for scan in (await list_scans(database, args, settings))["scans"]}
+
+    assert not await listed() & set(launched)
+    assert {scan.scan_id for scan in await store.unfinished()} == set(launched)
+    for scan_id in launched:
+        assert await stored_key(store, scan_id) == await derived_key(store, scan_id)
+    running = {scan_id for scan_id in launched if await derived_key(store, scan_id) is StateKey.ACTIVE}
+    assert running and await listed() == running

@@ -30,6 +30,7 @@ from .state_key import key_earlier_scans, keys_complete
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 INDEX_NOT_FOUND = 27
+PRIORITY_INDEX = [("request.priority", ASCENDING), (STATE_KEY, ASCENDING), ("created", DESCENDING), ("scan_id", DESCENDING)]
 OBSOLETE_INDEXES = ("teardown_at_1", "complete_1", "idempotency_key_1")  # created by earlier versions; no query uses them now
 # how long one operation waits for a reachable server: a lost database costs a request this much at most (the
 # health monitor then refuses the next ones at once); the driver's default of 30 s made clients wait minutes
@@ -110,6 +111,8 @@ async def _create_indexes(db: AsyncDatabase) -> None:
     # GET /scans/list: newest first, a page after another; of the scans that ended one way, or have not (state_key.py)
     await db.manifests.create_index([("created", DESCENDING), ("scan_id", DESCENDING)])
     await db.manifests.create_index([(STATE_KEY, ASCENDING), ("created", DESCENDING), ("scan_id", DESCENDING)])
+    # and of one priority (its groups read one query each; the key after the priority, so one index serves both)
+    await db.manifests.create_index(PRIORITY_INDEX)
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)

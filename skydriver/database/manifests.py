@@ -86,6 +86,17 @@ def newest(records: list[ScanRecord], after: tuple[dt.datetime, str] | None) -> 
     return ordered if after is None else [record for record in ordered if (record.created, record.scan_id) < after]
 
 
+def list_selectors(lookup: dict[str, Any], keys: Sequence[StateKey], unkeyed: bool, priority: int | None) -> list[dict[str, Any]]:
+    """GET /scans/list's queries, one per indexed group (newest_first): equalities that lead an index, so that a range
+    of creation time beside them reads only that window's scans of the group."""
+    if lookup:
+        return [lookup]  # (an event of any run: its scans are few)
+    if priority is not None:
+        wanted = {"request.priority": priority}
+        return [{**wanted, FIELD: int(key)} for key in keys] + ([{**wanted, FIELD: None}] if unkeyed else [])
+    return [{}] if unkeyed else [{FIELD: int(key)} for key in keys]
+
+
 def due_teardowns(t: dt.datetime) -> dict[str, Any]:
     """Scans whose teardown is due at ``t`` (completed scans have no ``teardown_at``)."""
     return {"teardown_at": {"$gte": EPOCH, "$lte": t}}
@@ -357,24 +368,35 @@ class ManifestStore:
         return released
 
     async def unfinished(self) -> list[ScanRecord]:
-        """Scans launched and not yet torn down (for reconciliation after a restart)."""
+        """Scans launched and not yet torn down (for reconciliation after a restart, and each reconcile pass).
+
+        A scan that a replica of an earlier version accepted and launched during a rolling upgrade, after the scans
+        stored before the state key were keyed, has no key until it ends, so running-state lists would miss it: those
+        read here get theirs (``$max``: a transition racing this one keeps the higher group).
+        """
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
-        cursor = self.collection.find(UNFINISHED, RECONCILED)
-        return await self._with_progress([doc async for doc in cursor if not doc["complete"]], PROGRESS_TIMES)
+        docs = [doc async for doc in self.collection.find(UNFINISHED, {**RECONCILED, FIELD: 1}) if not doc["complete"]]
+        for doc in docs:
+            if FIELD not in doc:
+                await self.collection.update_one({"scan_id": doc["scan_id"]}, raise_to(state_key(ScanRecord.from_doc(doc))))
+        return await self._with_progress(docs, PROGRESS_TIMES)
 
     async def newest_first(
         self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None,
-        lookup: dict[str, Any], n: int, keys: Sequence[StateKey] = (),
+        lookup: dict[str, Any], n: int, keys: Sequence[StateKey] = tuple(StateKey), unkeyed: bool = True,
+        priority: int | None = None,
     ) -> list[ScanRecord]:  # fmt: skip
-        """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key;
-        ``lookup`` narrows them to a run/event, or else ``keys`` to the scans stored with those state keys (one query
-        per key through the (state_key, created, scan_id) index, merged here: the embedded database reads no index
-        for an ``$in`` beside a range).
+        """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key,
+        of the scans stored with one of the state ``keys`` or, when ``unkeyed``, without a key (then every scan is read
+        unless a priority narrows it); ``lookup`` narrows them to a run/event, or else ``priority`` to the scans
+        requested with it (``unkeyed`` scans of the priority included). Each group is read in one query per key through
+        the (state_key, created, scan_id) index, or the (request.priority, state_key, created, scan_id) one, and merged
+        here: the embedded database reads no index for an ``$in`` beside a range.
 
         A run's or one event's scans are read whole through the lookup index (equalities alone: the embedded
         database's planner leaves a compound index for a collection scan when a range joins them; 77 s at 100k) and
         ordered here. Else read
-        in windows of creation time walking back (a minute, doubling while they hold few scans): the embedded
+        in windows of creation time walking back (a minute, doubling while they hold few scans, quadrupling while none): the embedded
         database reads and sorts every document a range matches before applying the limit (even through the index),
         so one query over the whole range would read every scan (28 s at 100k); a window costs about the scans it
         holds, an empty one ~2 ms. (A burst of thousands of scans right after a long quiet gap still meets a wide
@@ -383,29 +405,38 @@ class ManifestStore:
         narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
         if "run_id" in lookup:  # a run's scans (an event's fewer still) through the lookup index's prefix
             return newest([doc for doc in await self._sorted(narrowed, 0) if created_from <= doc.created <= created_to], after)[:n]
-        selectors = [{FIELD: int(key)} for key in keys] if keys and not lookup else [narrowed]
+        selectors = list_selectors(narrowed, keys, unkeyed, priority)
         found: list[ScanRecord] = []
         upper, window = created_to, LIST_FIRST_WINDOW
         if after is not None:  # first the scans created in the same millisecond as the last one listed, then older ones
             found = await self._newest_of(selectors, {"created": after[0], "scan_id": {"$lt": after[1]}}, n)
             upper = after[0] - dt.timedelta(milliseconds=1)
+        present = now()
         while len(found) < n and upper >= created_from:
-            lower = created_from if upper - created_from <= window else upper - window
+            # what lies ahead of this clock (another replica's scans, CLOCK_SKEW) is one window: it holds few scans
+            ahead = upper > present
+            lower = max(created_from, present if ahead else upper - window)
             batch = await self._newest_of(selectors, {"created": {"$gte": lower, "$lte": upper}}, n - len(found))
-            if 2 * len(batch) < n - len(found):  # (not len < (n - found) // 2: never true when one scan is missing)
-                window *= 2
+            if not ahead and 2 * len(batch) < n - len(found):  # (not len < (n - found) // 2: never true when one is missing)
+                window *= 2 if batch else 4  # (empty: a rare group's windows, a dozen back to 1970 at 6 queries each)
             found += batch
             upper = lower - dt.timedelta(milliseconds=1)  # creation times are stored in milliseconds
         return found
 
     async def _newest_of(self, selectors: list[dict[str, Any]], created: dict[str, Any], n: int) -> list[ScanRecord]:
-        """The newest ``n`` of the scans any selector matches within ``created``."""
-        found = [record for selector in selectors for record in await self._sorted({**selector, **created}, n)]
-        return newest(found, None)[:n] if len(selectors) > 1 else found
+        """The newest ``n`` of the scans any selector matches within ``created`` (the selectors' queries sent at once),
+        with their progress."""
+        found = await asyncio.gather(*(self._newest_docs({**selector, **created}, n) for selector in selectors))
+        docs = [doc for docs in found for doc in docs]
+        if len(selectors) > 1:
+            docs = sorted(docs, key=lambda doc: (doc["created"], doc["scan_id"]), reverse=True)[:n]
+        return await self._with_progress(docs, PROGRESS_WHOLE)
+
+    async def _newest_docs(self, selector: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        return await self.collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)]).limit(n).to_list()
 
     async def _sorted(self, selector: dict[str, Any], n: int) -> list[ScanRecord]:
-        cursor = self.collection.find(selector, LISTED).sort([("created", -1), ("scan_id", -1)]).limit(n)
-        return await self._with_progress(await cursor.to_list(), PROGRESS_WHOLE)
+        return await self._with_progress(await self._newest_docs(selector, n), PROGRESS_WHOLE)
 
     async def watched_fields(self, scan_ids: list[str]) -> list[ScanRecord]:
         """What progress streams follow, for many scans in one indexed read (never the event or the cluster list)."""
