@@ -143,3 +143,19 @@ async def test_a_priority_is_read_through_its_index_one_group_at_a_time(database
     cursor = collection.find({"request.priority": 5, FIELD: key, **created}, LISTED).sort([("created", -1), ("scan_id", -1)])
     plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in plan and "COLLSCAN" not in plan and "request.priority" in plan, plan
+
+
+@pytest.mark.parametrize("query", [{}, {"priority": 0}, {"state": ["PENDING"]}], ids=["all", "priority", "state"])
+async def test_scans_created_ahead_of_this_clock_are_listed_first(database: Database, mongo_uri: str, tmp_path: Path, query: dict) -> None:
+    """Another replica's clock may run ahead (CLOCK_SKEW): its scans come first, the rest follow in order."""
+    t = now()
+    for n, offset in enumerate([dt.timedelta(hours=3), dt.timedelta(minutes=1), -dt.timedelta(minutes=1), -dt.timedelta(days=3)]):
+        await database.manifests.insert({**stored_scan(Phase.PRESTARTUP), "scan_id": f"s{n}", "created": t + offset, "request": {"priority": 0}})
+    settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
+    seen, cursor = [], None
+    while True:
+        page = await list_scans(database, ScanListArgs(**query, limit=1, cursor=cursor), settings)
+        seen += [scan["scan_id"] for scan in page["scans"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == ["s0", "s1", "s2", "s3"]
