@@ -18,12 +18,12 @@ from typing import Any
 
 from .config import Settings
 from .database import Database
-from .database.manifests import EPOCH, now
+from .database.manifests import EPOCH, newest, now
 from .database.records import ScanRecord
 from .database.state_key import StateKey
 from .errors import ArgumentError
 from .models import ScanListArgs
-from .scan_status import is_terminal, key_of, status_view
+from .scan_status import Outcome, is_terminal, key_of, status_view
 
 EXAMINED_PER_PAGE = 5000
 CLOCK_SKEW = dt.timedelta(days=1)  # scans another replica created "in the future" of this one's clock are listed too
@@ -85,17 +85,41 @@ async def list_scans(database: Database, args: ScanListArgs, settings: Settings)
     unkeyed = StateKey.FINAL in keys or not database.scans_keyed
     t, found, examined = now(), [], 0
     created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
+    if args.state and all(state.split("__", 1)[0] == Outcome.STALLED for state in args.state) and database.manifests.silences_watched:
+        return await stalled(database, args, settings, t, (created_from, created_to), lookup, after)
     while examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
         batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys, unkeyed, args.priority)
         for scan in batch:
             examined += 1
             after = (scan.created, scan.scan_id)  # type: ignore[assignment]  # (listed scans were read by created)
-            status = status_view(scan, t, settings.stall_after, settings.logs_url_template)
-            if wanted(scan, status, args):
-                found.append({"scan_id": scan.scan_id, "status": status, "request": request_summary(scan)})
+            if (listed := listed_if_wanted(scan, args, settings, t)) is not None:
+                found.append(listed)
                 if len(found) == args.limit:
                     return {"scans": found, "next_cursor": encode_cursor(*after)}
         if len(batch) < asked:
             return {"scans": found, "next_cursor": None}  # read to the end
     return {"scans": found, "next_cursor": encode_cursor(*after)}  # type: ignore[misc]
+
+
+def listed_if_wanted(scan: ScanRecord, args: ScanListArgs, settings: Settings, t: dt.datetime) -> dict[str, Any] | None:
+    status = status_view(scan, t, settings.stall_after, settings.logs_url_template)
+    return {"scan_id": scan.scan_id, "status": status, "request": request_summary(scan)} if wanted(scan, status, args) else None
+
+
+async def stalled(
+    database: Database, args: ScanListArgs, settings: Settings, t: dt.datetime, created: tuple[dt.datetime, dt.datetime],
+    lookup: dict[str, Any], after: tuple[dt.datetime, str] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """A page of STALLED scans: the running scans silent for STALL_AFTER, all read at once through the progress
+    collection's watch (a few), then filtered and paged here; every page ends full or at the true end."""
+    silent = await database.manifests.silent_running(t - dt.timedelta(seconds=settings.stall_after))
+    found = []
+    for scan in newest(silent, after):
+        if not (created[0] <= scan.created <= created[1] and all(scan.lookup.get(k) == v for k, v in lookup.items())):
+            continue
+        if (listed := listed_if_wanted(scan, args, settings, t)) is not None:
+            found.append(listed)
+            if len(found) == args.limit:
+                return {"scans": found, "next_cursor": encode_cursor(scan.created, scan.scan_id)}
+    return {"scans": found, "next_cursor": None}

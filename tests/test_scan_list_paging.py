@@ -14,13 +14,14 @@ from pymongo import AsyncMongoClient, monitoring
 
 from skydriver.database import Database
 from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
+from skydriver.database.progress import WATCH
 from skydriver.database.records import ScanRecord
 from skydriver.database.state_key import FIELD, key_earlier_scans
 from skydriver.models import ScanListArgs
 from skydriver.scan_list import list_scans, state_matches
 from skydriver.scan_status import Phase, is_terminal, scan_state
 from tests.conftest import make_settings
-from tests.test_scan_status import STALL_AFTER, T0, expected_cases, stored_scan
+from tests.test_scan_status import STALL_AFTER, T0, expected_cases, progress, stored_scan
 
 FILTERS: list[dict[str, Any]] = [
     {}, {"state": ["FAILED"]}, {"state": ["IN_PROGRESS"]}, {"state": ["STALLED"]}, {"state": ["PENDING__PRESTARTUP", "ABORTED"]},
@@ -70,14 +71,22 @@ def matches(doc: dict[str, Any], args: ScanListArgs, t: dt.datetime) -> bool:
     )  # fmt: skip
 
 
-async def test_every_filter_pages_through_each_match_once_newest_first(database: Database, mongo_uri: str, tmp_path: Path) -> None:
-    """Half the scans stored as this version stores them, half by a version before the state key and keyed since."""
+@pytest.mark.parametrize("watched", [False, True], ids=["before-reconcile", "silences-watched"])
+async def test_every_filter_pages_through_each_match_once_newest_first(
+    database: Database, mongo_uri: str, tmp_path: Path, watched: bool
+) -> None:
+    """Half the scans stored as this version stores them, half by a version before the state key and keyed since;
+    their progress in the manifest, as a version before the progress collection stored it. STALLED is read among the
+    running scans until a reconcile pass has watched their silences, then through the watch."""
     scans = spread_scans(250, seed=11)
     for doc in scans[::2]:
         await database.manifests.insert(doc)
     await database.manifests.collection.insert_many([dict(doc) for doc in scans[1::2]])
     await database.db.migrations.delete_many({})
     assert await key_earlier_scans(database.db)
+    if watched:
+        await database.manifests.unfinished()
+    assert database.manifests.silences_watched == watched
     settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
     t = dt.datetime.now(dt.UTC)
     for query in FILTERS:
@@ -159,3 +168,39 @@ async def test_scans_created_ahead_of_this_clock_are_listed_first(database: Data
         if (cursor := page["next_cursor"]) is None:
             break
     assert seen == ["s0", "s1", "s2", "s3"]
+
+
+async def test_stalled_is_read_through_the_watched_silences_and_what_others_left_is_mended(
+    database: Database, mongo_uri: str, tmp_path: Path
+) -> None:
+    """STALLED pages read the running scans silent for STALL_AFTER through the progress collection's watch, once a
+    reconcile pass has watched every running scan: one whose last report an earlier version's replica recorded (no
+    watch) is watched again by it; a report that came after a scan ended (a watch again) is unwatched by the list."""
+    store, t = database.manifests, now()
+    long_ago, failure = t - dt.timedelta(seconds=2 * STALL_AFTER), {"source": "scanner", "code": "X", "message": "x", "exit_code": 1, "log_tail": None}
+    for n, name in enumerate(["reporting", "silent", "earlier-replica", "ended-late", "silent-2"]):
+        await store.insert({**stored_scan(Phase.WAITING_ON_SCANNER_SERVER_STARTUP), "scan_id": name, "created": t - dt.timedelta(minutes=n)})
+        await store.patch(name, {"progress": progress(40)}, None, 4)
+    for name in ("silent", "silent-2", "ended-late", "earlier-replica"):
+        await store.progress.record(name, progress(40), long_ago)
+    await store.progress.collection.update_one({"_id": "earlier-replica"}, {"$unset": {WATCH: ""}})  # as it records one
+    assert await store.mark_failed("ended-late", failure, t)
+    await store.progress.record("ended-late", progress(40), long_ago)  # its last report, after it failed
+    settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
+
+    async def pages(**query: Any) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = await list_scans(database, ScanListArgs(**query, limit=1, cursor=cursor), settings)
+            seen += [scan["scan_id"] for scan in page["scans"]]
+            assert all(scan["status"]["scan_state"].startswith("STALLED__") for scan in page["scans"])
+            if (cursor := page["next_cursor"]) is None:
+                return seen
+
+    assert not store.silences_watched and await pages(state=["STALLED"]) == ["silent", "earlier-replica", "silent-2"]
+    await store.unfinished()  # the reconcile pass
+    assert store.silences_watched and set(await store.progress.silent(EPOCH, t)) == {"silent", "earlier-replica", "ended-late", "silent-2"}
+    assert await pages(state=["STALLED"]) == ["silent", "earlier-replica", "silent-2"]
+    assert set(await store.progress.silent(EPOCH, t)) == {"silent", "earlier-replica", "silent-2"}
+    assert await pages(state=["STALLED__PARTIAL_RESULT_GENERATED"], created_before=t - dt.timedelta(minutes=2)) == ["earlier-replica", "silent-2"]
+    assert await pages(state=["STALLED"], created_after=t - dt.timedelta(minutes=1)) == ["silent"]

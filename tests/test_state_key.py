@@ -14,7 +14,8 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from skydriver.database import Database, open_database
-from skydriver.database.manifests import LISTED, ManifestStore, now
+from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
+from skydriver.database.progress import WATCH
 from skydriver.database.records import ScanRecord
 from skydriver.database.state_key import FIELD, StateKey, key_earlier_scans, state_key
 from skydriver.models import ScanListArgs
@@ -47,7 +48,13 @@ def test_each_state_code_belongs_to_the_group_its_stored_fields_give(code: str, 
     assert state_key(ScanRecord.from_doc(doc)) == key_of(code) == key_of(code.split("__", 1)[0])
 
 
+async def watched(store: ManifestStore, scan_id: str) -> bool:
+    """Whether the scan's silence is watched (progress.py): while it runs, after a report."""
+    return await store.progress.collection.find_one({"_id": scan_id, WATCH: {"$exists": True}}) is not None
+
+
 async def test_each_transition_keeps_the_key_on_the_derived_group(database: Database) -> None:
+    """... and the ones that end a scan stop watching its silence."""
     store = database.manifests
 
     async def new_scan() -> str:
@@ -59,10 +66,13 @@ async def test_each_transition_keeps_the_key_on_the_derived_group(database: Data
     async def launched() -> str:
         scan_id = await new_scan()
         assert await store.claim_for_launch(scan_id, 1, "local") and await store.mark_launched(scan_id, 1, {})
+        await store.patch(scan_id, {"progress": progress(40)}, None, 4)
         return scan_id
 
     async def check(scan_id: str, expected: StateKey) -> None:
         assert await stored_key(store, scan_id) == await derived_key(store, scan_id) == expected
+        reported = await store.progress.get(scan_id) is not None
+        assert await watched(store, scan_id) == (reported and expected is StateKey.ACTIVE)
 
     scan_id = await new_scan()
     assert await store.claim_for_launch(scan_id, 1, "local") and await store.mark_launch_failed(scan_id, 1, "403 Forbidden")

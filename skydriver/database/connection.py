@@ -1,5 +1,4 @@
-"""Connecting to MongoDB (configured, or the embedded child process) and creating the indexes (the progress collection
-needs none but its _id)."""
+"""Connecting to MongoDB (configured, or the embedded child process) and creating the indexes."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from .blobs import BlobStore
 from .events import EventStore
 from .health import DatabaseHealth
 from .manifests import ManifestStore
+from .progress import WATCH
 from .results import ResultStore
 from .state_key import FIELD as STATE_KEY
 from .state_key import key_earlier_scans, keys_complete
@@ -113,6 +113,8 @@ async def _create_indexes(db: AsyncDatabase) -> None:
     await db.manifests.create_index([(STATE_KEY, ASCENDING), ("created", DESCENDING), ("scan_id", DESCENDING)])
     # and of one priority (its groups read one query each; the key after the priority, so one index serves both)
     await db.manifests.create_index(PRIORITY_INDEX)
+    # the progress collection: the running scans' silence (progress.py; its _id is the scan_id)
+    await db.progress.create_index(WATCH)
     await db.events.create_index("scan_id", unique=True)
     await db.results.create_index("scan_id", unique=True)
     await db.backlog.create_index("scan_id", unique=True)

@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..errors import ClusterLimitReached, IdempotencyKeyTaken, ScanNotFound
 from .batched import find_in
-from .progress import PROGRESS_TIMES, PROGRESS_WHOLE, ProgressStore, merged
+from .progress import PROGRESS_TIMES, PROGRESS_WHOLE, WATCH, ProgressStore, merged
 from .records import LaunchStatus, ScanRecord
 from .state_key import FIELD, StateKey, raise_to, state_key
 
@@ -114,6 +114,7 @@ class ManifestStore:
     def __init__(self, collection: AsyncCollection, progress: AsyncCollection):
         self.collection = collection
         self.progress = ProgressStore(progress)
+        self.silences_watched = False  # every running scan's silence is watched (after unfinished's first pass)
 
     async def insert(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
         """Insert a new scan; IdempotencyKeyTaken when another scan already holds its Idempotency-Key."""
@@ -163,7 +164,13 @@ class ManifestStore:
         """``$set`` fields atomically where ``condition`` also holds, raising the state key to ``key``'s group when
         the fields put the scan there; whether it did (the transitions' compare-and-set)."""
         update = {"$set": {**fields, "last_updated": now()}, **(raise_to(key) if key is not None else {})}
-        return await self._updated({"scan_id": scan_id, **condition}, update)
+        return await self._ended(scan_id, key, await self._updated({"scan_id": scan_id, **condition}, update))
+
+    async def _ended(self, scan_id: str, key: StateKey | None, applied: bool) -> bool:
+        """After a transition: one that ended the scan (raised its key past ACTIVE) stops watching its silence."""
+        if applied and key is not None and key is not StateKey.ACTIVE:
+            await self.progress.unwatch(scan_id)
+        return applied
 
     async def _updated(self, selector: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> bool:
         return (await self.collection.update_one(selector, update, **kwargs)).matched_count > 0
@@ -223,6 +230,7 @@ class ManifestStore:
     async def record_final_result(self, scan_id: str, at: dt.datetime) -> None:
         """The time the final result was first stored (the scan state's SCAN_HAS_FINAL_RESULT)."""
         await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}, **raise_to(StateKey.FINAL)})
+        await self._ended(scan_id, StateKey.FINAL, True)
 
     # ----------------------------------------------------------------------------------------------------------------
     # the launch lifecycle (LaunchStatus): each transition is a compare-and-set on the state it moves from, so two
@@ -270,12 +278,12 @@ class ManifestStore:
         """launched -> failed: record why a running scan failed and schedule its teardown, unless it has a final
         result, a failure or a teardown already (two reconcile loops never record two failures)."""
         t = now()
-        return await self._updated(
+        return await self._ended(scan_id, StateKey.FAILED, await self._updated(
             {"scan_id": scan_id, **_status_in(LaunchStatus.LAUNCHED), "complete": False, "failure": None,
              "times.final_result": None, "teardown_at": None},
             {"$set": {"failure": {**failure, "at": t}, "launch.status": LaunchStatus.FAILED, "launch.reason": failure["message"],
                       "teardown_at": teardown_at, "last_updated": t}, **raise_to(StateKey.FAILED)},
-        )  # fmt: skip
+        ))  # fmt: skip
 
     async def request_stop(self, scan_id: str, reason: str, at: dt.datetime) -> bool:
         """A launched scan is to be torn down at ``at`` for ``reason`` (its processes vanished), unless a teardown is
@@ -286,7 +294,8 @@ class ManifestStore:
     async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> bool:
         """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
         update = {"$set": {"teardown_at": at}, **raise_to(StateKey.STOPPED)}
-        return await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, update)
+        applied = await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, update)
+        return await self._ended(scan_id, StateKey.STOPPED, applied)
 
     async def postpone_teardown(self, scan_id: str, until: dt.datetime) -> bool:
         """A teardown that cannot be done now (a launch in flight, a failed stop) is due again at ``until``, for
@@ -321,7 +330,7 @@ class ManifestStore:
 
     async def mark_deleted(self, scan_id: str) -> ScanRecord:
         """Mark deleted and, unless already done or scheduled, schedule its teardown for now. Idempotent."""
-        await self.schedule_teardown(scan_id, now())
+        await self.schedule_teardown(scan_id, now())  # (else one was scheduled or done: the scan ended before)
         return await self._update_or_raise(
             {"scan_id": scan_id}, {"$set": {"is_deleted": True, "last_updated": now()}, **raise_to(StateKey.ABORTED)}
         )
@@ -370,16 +379,40 @@ class ManifestStore:
     async def unfinished(self) -> list[ScanRecord]:
         """Scans launched and not yet torn down (for reconciliation after a restart, and each reconcile pass).
 
-        A scan that a replica of an earlier version accepted and launched during a rolling upgrade, after the scans
-        stored before the state key were keyed, has no key until it ends, so running-state lists would miss it: those
-        read here get theirs (``$max``: a transition racing this one keeps the higher group).
+        It also mends what replicas of earlier versions leave during a rolling upgrade, so that lists stay exact:
+        a scan one accepted and launched after the scans stored before the state key were keyed has no key until it
+        ends, and each progress report one records drops the watch on the scan's silence (progress.py). Those read
+        here get their key (``$max``: a transition racing this one keeps the higher group) and their watch back; a
+        scan is STALLED only STALL_AFTER after its last report, longer than a reconcile interval, so by then it is
+        watched again. After the first pass ``silences_watched`` holds.
         """
         # one indexed field in the filter (see claim_due_teardown); the rest is checked here
         docs = [doc async for doc in self.collection.find(UNFINISHED, {**RECONCILED, FIELD: 1}) if not doc["complete"]]
+        reported = await self.progress.of([doc["scan_id"] for doc in docs], {**PROGRESS_TIMES, WATCH: 1})
+        records = []
         for doc in docs:
+            record = ScanRecord.from_doc(merged(doc, seen := reported.get(doc["scan_id"])))
+            if (key := state_key(record)) is StateKey.ACTIVE and record.times.last_progress and WATCH not in (seen or {}):
+                await self.progress.watch(record.scan_id, record.times.last_progress)
             if FIELD not in doc:
-                await self.collection.update_one({"scan_id": doc["scan_id"]}, raise_to(state_key(ScanRecord.from_doc(doc))))
-        return await self._with_progress(docs, PROGRESS_TIMES)
+                await self.collection.update_one({"scan_id": record.scan_id}, raise_to(key))
+            records.append(record)
+        self.silences_watched = True
+        return records
+
+    async def silent_running(self, before: dt.datetime) -> list[ScanRecord]:
+        """The running scans whose last progress report came before ``before`` (the candidates to be STALLED), read
+        through the progress collection's watch: only the watched scans silent since then, never every running scan.
+        A watched scan found ended (a report that came after its end set the watch again) is unwatched here."""
+        watched = await self.progress.silent(EPOCH, before)
+        docs = await find_in(self.collection, "scan_id", list(watched), LISTED)
+        running = []
+        for record in await self._with_progress(docs, PROGRESS_WHOLE):
+            if state_key(record) is StateKey.ACTIVE:
+                running.append(record)
+            else:
+                await self.progress.unwatch(record.scan_id, watched[record.scan_id])
+        return running
 
     async def newest_first(
         self, created_from: dt.datetime, created_to: dt.datetime, after: tuple[dt.datetime, str] | None,

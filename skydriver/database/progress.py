@@ -10,6 +10,10 @@ A manifest written before this collection existed may hold a ``progress`` and a 
 ``merged`` keeps the report of the progress document when there is one, and the later ``last_progress``.
 A progress document lives as long as its manifest: nothing deletes manifests (DELETE marks them deleted), and a report
 for an unknown scan leaves none behind (``ManifestStore.patch``).
+
+While its scan may still be running, the document's ``watch`` repeats ``last_progress``; the transitions that end a
+scan remove it. Its index answers "which running scans have not reported since T" (GET /scans/list's STALLED) by
+reading those alone: ``last_progress`` itself is set on every scan that ever reported, the ended ones all but a few.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from .. import json_codec
 from .batched import find_in
 
+WATCH = "watch"
 PROGRESS_TIMES = {"last_progress": 1}  # what the scan state and stall detection need (the first is in the manifest)
 PROGRESS_WHOLE = {**PROGRESS_TIMES, "json": 1}
 
@@ -49,7 +54,7 @@ class ProgressStore:
 
     async def record(self, scan_id: str, progress: dict[str, Any], at: dt.datetime) -> None:
         """Store a report as the scan's latest, received at ``at`` (one atomic upsert)."""
-        doc = {"json": Binary(json_codec.dumps(progress, json_codec.has_non_finite(progress))), "last_progress": at}
+        doc = {"json": Binary(json_codec.dumps(progress, json_codec.has_non_finite(progress))), "last_progress": at, WATCH: at}
         try:
             await self.collection.replace_one({"_id": scan_id}, doc, upsert=True)
         except DuplicateKeyError:  # a concurrent first report inserted it: it exists now
@@ -61,6 +66,23 @@ class ProgressStore:
     async def of(self, scan_ids: list[str], projection: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The progress documents of many scans, by scan_id, in indexed reads of a batch of ids each."""
         return {doc["_id"]: doc for doc in await find_in(self.collection, "_id", scan_ids, projection)}
+
+    async def silent(self, since: dt.datetime, before: dt.datetime) -> dict[str, dt.datetime]:
+        """The watched scans whose last report came within [since, before), by scan_id (a closed range on the indexed
+        field alone: the embedded database reads every document for an open one, as missing fields sort first)."""
+        docs = self.collection.find({WATCH: {"$gte": since, "$lt": before}}, {WATCH: 1})
+        return {doc["_id"]: doc[WATCH] async for doc in docs}
+
+    async def watch(self, scan_id: str, last: dt.datetime) -> None:
+        """Watch a running scan's silence from its last report ``last`` (``$max``: a later report's time stays)."""
+        try:
+            await self.collection.update_one({"_id": scan_id}, {"$max": {WATCH: last}}, upsert=True)
+        except DuplicateKeyError:  # a concurrent first report inserted it: it exists now
+            await self.collection.update_one({"_id": scan_id}, {"$max": {WATCH: last}})
+
+    async def unwatch(self, scan_id: str, seen: dt.datetime | None = None) -> None:
+        """Stop watching an ended scan (only if its watch is still ``seen``, when given: a report since then wins)."""
+        await self.collection.update_one({"_id": scan_id, **({WATCH: seen} if seen else {})}, {"$unset": {WATCH: ""}})
 
     async def forget(self, scan_id: str) -> None:
         await self.collection.delete_one({"_id": scan_id})
