@@ -34,6 +34,7 @@ from server_process import Processes, SkyDriverProcess, cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
 
+from skydriver.database.progress import report_doc  # noqa: E402
 from skydriver.database.records import ScanRecord  # noqa: E402
 from skydriver.database.state_key import FIELD, state_key  # noqa: E402
 
@@ -63,10 +64,8 @@ def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datet
     """A copy of a scanning scan's manifest as SkyDriver stores one in ``state`` (``keyed``: this version; else one
     before the state key)."""
     doc = {**doc, "created": created, "launch": {**doc["launch"]}, "times": {**(doc.get("times") or {})}}
-    if state == "IN_PROGRESS":
-        doc["times"]["last_progress"] = t
-    elif state == "STALLED":
-        doc["times"]["last_progress"] = t - 2 * STALL_AFTER
+    if state in ("IN_PROGRESS", "STALLED"):  # (as a version before the progress collection stored it; fill adds that)
+        doc["times"]["last_progress"] = last_report(state, t)
     elif state == "FAILED":
         doc["failure"] = {"source": "scanner", "code": "SCANNER_EXIT", "message": "the scanner exited with 1", "exit_code": 1,
                           "log_tail": None, "at": created + dt.timedelta(hours=1)}  # fmt: skip
@@ -78,6 +77,11 @@ def stored_as(doc: dict[str, Any], state: str, created: dt.datetime, t: dt.datet
         doc.update(complete=True, teardown_at=None)
     doc.pop(FIELD, None)
     return {**doc, FIELD: int(state_key(ScanRecord.from_doc(doc)))} if keyed else doc
+
+
+def last_report(state: str, t: dt.datetime) -> dt.datetime:
+    """When a running scan last reported progress: just now, or long before STALL_AFTER."""
+    return t if state == "IN_PROGRESS" else t - 2 * STALL_AFTER
 
 
 @dataclasses.dataclass
@@ -118,13 +122,22 @@ async def template_scan(connection: Connection, floor: Floor) -> dict[str, Any]:
     return await floor.manifest_template(scan_id)
 
 
-async def fill(floor: Floor, template: dict[str, Any], size: int, t: dt.datetime) -> None:
-    """``size`` scans, the last one created at ``t`` and each earlier one SPACING before."""
+def template_report() -> dict[str, Any]:
+    """The progress report of the template scan (as PATCHed)."""
+    return json.loads(progress_body(1))["progress"]
+
+
+async def fill(floor: Floor, template: dict[str, Any], report: dict[str, Any], size: int, t: dt.datetime) -> None:
+    """``size`` scans, the last one created at ``t`` and each earlier one SPACING before; the running ones with their
+    last progress ``report`` in the progress collection, as this version stores it (watched)."""
     for first in range(0, size, INSERT_BATCH):
         docs = bulk_manifests(template, first, min(INSERT_BATCH, size - first))
         docs = [{**d, "request": {**d["request"], "priority": priority_of(n, size)}} for n, d in enumerate(docs, start=first)]
         numbered = enumerate(docs, start=first)
         await floor.insert_manifests([stored_as(d, state_of(n, size), t - (size - 1 - n) * SPACING, t) for n, d in numbered])
+        running = [(d["scan_id"], state_of(n, size)) for n, d in enumerate(docs, start=first)]
+        reports = [{"_id": i, **report_doc(report, last_report(s, t))} for i, s in running if s in ("IN_PROGRESS", "STALLED")]
+        await floor.db.progress.insert_many(reports, ordered=False)
 
 
 def requests(size: int, t: dt.datetime, cursor: str) -> list[tuple[str, dict[str, Any]]]:
@@ -160,11 +173,13 @@ async def benchmark(sizes: list[int], repeat: int) -> None:
         try:
             template = await template_scan(Connection(*server.address), floor)
             await floor.db.manifests.delete_many({})
+            await floor.db.progress.delete_many({})
             t = dt.datetime.now(dt.UTC).replace(microsecond=0)
             for size in sizes:
                 began = time.perf_counter()
                 await floor.db.manifests.delete_many({})  # the states' spread depends on the size: refill
-                await fill(floor, template, size, t)
+                await floor.db.progress.delete_many({})
+                await fill(floor, template, template_report(), size, t)
                 print(f"{size} scans inserted in {time.perf_counter() - began:.1f} s", flush=True)
                 await floor.close()
                 server.stop()

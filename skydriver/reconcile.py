@@ -139,3 +139,14 @@ async def reconcile_forever(
         return False  # then wait the interval
 
     await run_steps(step, "reconciliation", database.health, idle_sleep=settings.reconcile_interval)
+
+
+async def mend_forever(settings: Settings, database: Database) -> None:
+    """Without a launcher (launching paused) no reconcile pass runs, but its read of the launched scans still mends
+    what other replicas left for lists (ManifestStore.unfinished): this loop does that read alone."""
+
+    async def step() -> bool:
+        await database.manifests.unfinished()
+        return False  # then wait the interval
+
+    await run_steps(step, "list upkeep", database.health, idle_sleep=settings.reconcile_interval)

@@ -22,7 +22,7 @@ from .launchers import Launcher, make_launcher
 from .logs import log_access
 from .metrics import Metrics
 from .readiness import Readiness
-from .reconcile import reconcile_forever
+from .reconcile import mend_forever, reconcile_forever
 from .rest.base import MAX_HEAD_BYTES
 from .rest.routes import add_routes
 from .rest.uploads import UploadSlots
@@ -165,6 +165,8 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
         runner = BacklogRunner(settings, database, launcher, service.skydriver_address, service.metrics, wake=service.scan_accepted)
         loops["backlog"] = runner.run_forever()
         loops["reconcile"] = reconcile_forever(settings, database, launcher, service.metrics, readiness.launcher_reach)
+    else:
+        loops["list-upkeep"] = mend_forever(settings, database)
     for name, loop in loops.items():
         readiness.loops[name] = task = asyncio.create_task(loop, name=name)
         driver.background.append(task)

@@ -48,13 +48,18 @@ def merged(manifest: dict[str, Any], reported: dict[str, Any] | None) -> dict[st
     return doc
 
 
+def report_doc(progress: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The stored form of a report received at ``at`` (from a running scan: watched)."""
+    return {"json": Binary(json_codec.dumps(progress, json_codec.has_non_finite(progress))), "last_progress": at, WATCH: at}
+
+
 class ProgressStore:
     def __init__(self, collection: AsyncCollection):
         self.collection = collection
 
     async def record(self, scan_id: str, progress: dict[str, Any], at: dt.datetime) -> None:
         """Store a report as the scan's latest, received at ``at`` (one atomic upsert)."""
-        doc = {"json": Binary(json_codec.dumps(progress, json_codec.has_non_finite(progress))), "last_progress": at, WATCH: at}
+        doc = report_doc(progress, at)
         try:
             await self.collection.replace_one({"_id": scan_id}, doc, upsert=True)
         except DuplicateKeyError:  # a concurrent first report inserted it: it exists now
