@@ -8,7 +8,9 @@ stalled, the rest finished or scanning), without the key, as an earlier version 
 scanning (bench_scan_list's mix, at 10k: the worst case, as every running scan is keyed) or 100 scanning (a fleet's). Then
 ``key_earlier_scans`` runs through the driver against SkyDriver's embedded database, as the background task after
 start-up does: once, and again (the marker's cost, which every later start pays). A transition's cost: ``mark_failed``'s
-update, with the key's ``$max`` and index and without both (the version before), alternating blocks of 50 scans.
+update, with the key's ``$max`` and index and without both (the version before), then with the priority index
+(GET /scans/list's priority=) and without, alternating blocks of 50 scans; then what the watch on running scans' silence
+(progress.py) costs a progress report's write and an ending transition.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import statistics
 import sys
@@ -26,11 +29,13 @@ from pathlib import Path
 from bench_scan_list import INSERT_BATCH, SPACING, stored_as, template_scan
 from floor import Floor
 from load import Connection
-from payloads import bulk_manifests
+from payloads import bulk_manifests, progress_body
 from server_process import SkyDriverProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
 
+from skydriver.database.connection import PRIORITY_INDEX  # noqa: E402
+from skydriver.database.progress import WATCH, ProgressStore, report_doc  # noqa: E402
 from skydriver.database.state_key import FIELD, StateKey, key_earlier_scans, raise_to  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -68,33 +73,69 @@ async def keying(floor: Floor, template: dict, size: int, running_every: int) ->
     print(f"| {size:,} | 1 in {running_every:,} | {keyed:,} | {first:.1f} s | {again:.1f} ms |", flush=True)
 
 
-async def transitions(floor: Floor, size: int, count: int) -> None:
-    """One mark_failed update of a scanning scan, with the key (index and $max) and without, alternating blocks. The
-    selector is the scan_id alone, so the figure is the write's (the index maintenance)."""
+async def transitions(floor: Floor, scan_ids: list[str], index: list[tuple[str, int]], what: str, key: bool) -> None:
+    """One mark_failed update of a scanning scan each, with ``index`` (and the key's ``$max`` when ``key``) and without,
+    alternating blocks. The selector is the scan_id alone, so the figure is the write's (the index maintenance)."""
     manifests = floor.db.manifests
-    scan_ids = [f"{n:032x}" for n in range(size) if state_of(n, size, 4) == "IN_PROGRESS"][: 2 * count]
     failure = {"source": "scanner", "code": "EXIT_CODE_1", "message": "exited with 1", "exit_code": 1, "log_tail": None}
     timings: dict[bool, list[float]] = {True: [], False: []}
     for block in range(0, len(scan_ids), BLOCK):
-        with_key = block // BLOCK % 2 == 0
-        if with_key:
-            await manifests.create_index(KEY_INDEX)
+        with_index = block // BLOCK % 2 == 0
+        if with_index:
+            await manifests.create_index(index)
         else:
-            await manifests.drop_index(KEY_INDEX)
+            await manifests.drop_index(index)
         for scan_id in scan_ids[block : block + BLOCK]:
             t = dt.datetime.now(dt.UTC)
             fields = {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": "exited with 1", "teardown_at": t}
-            update = {"$set": {**fields, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_key else {})}
+            update = {"$set": {**fields, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_index or not key else {})}
             began = time.perf_counter()
             assert (await manifests.update_one({"scan_id": scan_id}, update)).modified_count == 1
-            timings[with_key].append((time.perf_counter() - began) * 1000)
-    if not with_key:
-        await manifests.create_index(KEY_INDEX)
+            timings[with_index].append((time.perf_counter() - began) * 1000)
+    if not with_index:
+        await manifests.create_index(index)
     count_of = await manifests.count_documents({})
     print(f"\nmark_failed's update on {count_of:,} stored scans, p50 / mean ms over {len(timings[True])} each:")
-    for with_key in (False, True):
-        p50, mean = statistics.median(timings[with_key]), statistics.fmean(timings[with_key])
-        print(f"- {'with' if with_key else 'without'} the key: {p50:.2f} / {mean:.2f}")
+    for with_index in (False, True):
+        p50, mean = statistics.median(timings[with_index]), statistics.fmean(timings[with_index])
+        print(f"- {'with' if with_index else 'without'} {what}: {p50:.2f} / {mean:.2f}")
+
+
+async def progress_writes(floor: Floor, scan_ids: list[str]) -> None:
+    """The watch's costs on the progress collection (as many documents as running scans): a progress report's
+    replace with the watch and its index and without both (the version before), alternating blocks; and the write
+    that unwatches a scan as it ends."""
+    progress = floor.db.progress
+    report = json.loads(progress_body(1))["progress"]
+    t = dt.datetime.now(dt.UTC)
+    await progress.insert_many([{"_id": scan_id, **report_doc(report, t)} for scan_id in scan_ids], ordered=False)
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for block in range(0, len(scan_ids), BLOCK):
+        watched = block // BLOCK % 2 == 0
+        if watched:
+            await progress.create_index(WATCH)
+        else:
+            await progress.drop_index([(WATCH, 1)])
+        for scan_id in scan_ids[block : block + BLOCK]:
+            doc = report_doc(report, dt.datetime.now(dt.UTC))
+            if not watched:
+                doc.pop(WATCH)
+            began = time.perf_counter()
+            await progress.replace_one({"_id": scan_id}, doc, upsert=True)
+            timings[watched].append((time.perf_counter() - began) * 1000)
+    if not watched:
+        await progress.create_index(WATCH)
+    print(f"\na progress report's write on {len(scan_ids):,} progress documents, p50 / mean ms over {len(timings[True])} each:")
+    for watched in (False, True):
+        p50, mean = statistics.median(timings[watched]), statistics.fmean(timings[watched])
+        print(f"- {'with' if watched else 'without'} the watch and its index: {p50:.2f} / {mean:.2f}")
+    unwatch = []
+    for scan_id in scan_ids:
+        began = time.perf_counter()
+        await ProgressStore(progress).unwatch(scan_id)
+        unwatch.append((time.perf_counter() - began) * 1000)
+    print(f"- unwatching a scan as it ends (one more write per ending transition): {statistics.median(unwatch):.2f} / "
+          f"{statistics.fmean(unwatch):.2f}")  # fmt: skip
 
 
 async def benchmark(sizes: list[int], count: int) -> None:
@@ -109,7 +150,10 @@ async def benchmark(sizes: list[int], count: int) -> None:
             for size in sorted(sizes, reverse=True):  # the last one: 10k with 1 in 4 scanning, for the transitions
                 await keying(floor, template, size, size // 100)
             await keying(floor, template, 10_000, 4)
-            await transitions(floor, 10_000, count)
+            running = [f"{n:032x}" for n in range(10_000) if state_of(n, 10_000, 4) == "IN_PROGRESS"]
+            await transitions(floor, running[: 2 * count], KEY_INDEX, "the key", key=True)
+            await transitions(floor, running[2 * count : 4 * count], PRIORITY_INDEX, "the priority index", key=False)
+            await progress_writes(floor, running)
         finally:
             await floor.close()
             server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -93,3 +94,13 @@ async def test_bad_list_arguments_are_400s_naming_them(user: HttpClient) -> None
         response = await user.get("/scans/list", query=query)
         assert response.status == 400 and named in response.json()["error"], (query, response)
     assert (await user.get("/scans/backlog", query={"limit": 5000})).status == 400
+
+
+async def test_without_a_launcher_a_loop_still_watches_the_running_scans_for_lists(driver: Any) -> None:
+    """No reconcile pass runs with launching paused; the list upkeep loop does its read (keys, watches) at start."""
+    assert "list-upkeep" in {task.get_name() for task in driver.background}
+    for _ in range(100):
+        if driver.database.manifests.silences_watched:
+            break
+        await asyncio.sleep(0.05)
+    assert driver.database.manifests.silences_watched
