@@ -14,7 +14,7 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from skydriver.database import Database, open_database
-from skydriver.database.manifests import EPOCH, LISTED, ManifestStore, now
+from skydriver.database.manifests import LISTED, ManifestStore, now
 from skydriver.database.progress import WATCH
 from skydriver.database.records import ScanRecord
 from skydriver.database.state_key import FIELD, StateKey, key_earlier_scans, state_key
