@@ -2,7 +2,7 @@
 
 Scanners report every few minutes for hours. On the embedded database an update maintains every index of its
 collection and decodes and re-encodes the whole document, so the report lives in a small document under ``_id`` =
-scan_id (the only index) instead of in the manifest (seven indexes), as its JSON text (like the event): neither the
+scan_id (and one small index, ``watch``) instead of in the manifest (nine indexes), as its JSON text (like the event): neither the
 database nor the driver then walks its nested fields on each write and read. ManifestStore merges it into every
 ScanRecord it reads. The first report's time stays in the manifest (written once per scan).
 
@@ -12,8 +12,11 @@ A progress document lives as long as its manifest: nothing deletes manifests (DE
 for an unknown scan leaves none behind (``ManifestStore.patch``).
 
 While its scan may still be running, the document's ``watch`` repeats ``last_progress``; the transitions that end a
-scan remove it. Its index answers "which running scans have not reported since T" (GET /scans/list's STALLED) by
-reading those alone: ``last_progress`` itself is set on every scan that ever reported, the ended ones all but a few.
+scan remove it (a report that comes after the end sets it again: the list that finds it ended removes it). Its index
+answers "which running scans have not reported since T" (GET /scans/list's STALLED) by reading those alone, which an
+index on ``last_progress`` could not: that is set on every scan that ever reported, nearly all of them ended. Replicas
+of an earlier version record reports without it; the reconcile pass's read of the launched scans sets it again
+(``ManifestStore.unfinished``).
 """
 
 from __future__ import annotations
