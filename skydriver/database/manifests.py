@@ -419,21 +419,19 @@ class ManifestStore:
         lookup: dict[str, Any], n: int, keys: Sequence[StateKey] = tuple(StateKey), unkeyed: bool = True,
         priority: int | None = None,
     ) -> list[ScanRecord]:  # fmt: skip
-        """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key,
-        of the scans stored with one of the state ``keys`` or, when ``unkeyed``, without a key (then every scan is read
-        unless a priority narrows it); ``lookup`` narrows them to a run/event, or else ``priority`` to the scans
-        requested with it (``unkeyed`` scans of the priority included). Each group is read in one query per key through
-        the (state_key, created, scan_id) index, or the (request.priority, state_key, created, scan_id) one, and merged
-        here: the embedded database reads no index for an ``$in`` beside a range.
+        """Up to ``n`` manifests created within [from, to], newest first (ties by scan_id), after the ``after`` key:
+        of a run/event (``lookup``), or else of a ``priority``, of the scans stored with one of the state ``keys`` and,
+        when ``unkeyed``, of those without a key (then, without a priority, every scan). Each group is read with one
+        query through the (state_key, created, scan_id) or (request.priority, state_key, created, scan_id) index and
+        merged here: the embedded database reads no index for an ``$in`` beside a range.
 
         A run's or one event's scans are read whole through the lookup index (equalities alone: the embedded
         database's planner leaves a compound index for a collection scan when a range joins them; 77 s at 100k) and
-        ordered here. Else read
-        in windows of creation time walking back (a minute, doubling while they hold few scans, quadrupling while none): the embedded
-        database reads and sorts every document a range matches before applying the limit (even through the index),
-        so one query over the whole range would read every scan (28 s at 100k); a window costs about the scans it
-        holds, an empty one ~2 ms. (A burst of thousands of scans right after a long quiet gap still meets a wide
-        window.) MongoDB serves each window from the index directly.
+        ordered here. Else read in windows of creation time walking back (a minute, doubling while they hold few
+        scans, quadrupling while they hold none): the embedded database reads and sorts every document a range matches
+        before applying the limit (even through the index), so one query over the whole range would read every scan
+        (28 s at 100k); a window costs about the scans it holds, an empty one ~2 ms. (A burst of thousands of scans
+        right after a long quiet gap still meets a wide window.) MongoDB serves each window from the index directly.
         """
         narrowed = {f"lookup.{k}": v for k, v in lookup.items()}
         if "run_id" in lookup:  # a run's scans (an event's fewer still) through the lookup index's prefix
