@@ -15,6 +15,7 @@ from skydriver.database.backlog import LeaseOwner
 from skydriver.database.batched import IN_BATCH, find_in
 from skydriver.database.connection import OBSOLETE_INDEXES, open_database
 from skydriver.database.manifests import (
+    EPOCH,
     UNFINISHED,
     ManifestStore,
     due_teardowns,
@@ -22,6 +23,7 @@ from skydriver.database.manifests import (
     scans_of_event,
     scheduled_teardowns,
 )
+from skydriver.database.progress import WATCH
 from skydriver.server import SkyDriver
 from tests.conftest import make_settings
 
@@ -84,6 +86,7 @@ async def test_polls_and_lookups_by_key_use_indexes(driver: SkyDriver) -> None:
         manifests.find({"scan_id": "old-7"}).limit(1),
         *(manifests.find(scans_of_event(1, 2, True, deleted)).sort("created", 1) for deleted in (False, True)),
         driver.database.manifests.progress.collection.find({"_id": {"$in": ["old-7", "old-8"]}}),  # lists, streams, reconcile
+        driver.database.manifests.progress.collection.find({WATCH: {"$gte": EPOCH, "$lt": now()}}),  # STALLED lists
     ]
     for cursor in polls:
         plan = str((await cursor.explain())["queryPlanner"]["winningPlan"])
