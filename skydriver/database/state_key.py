@@ -10,7 +10,10 @@ rank: writers never read the key, concurrent ones commute, and a retried one cha
 Only the lifecycle transitions and the record of the final result write it. Scans stored before the key existed are
 keyed once (``key_earlier_scans``, in the background after start-up: until it is done, lists read every scan as
 before) except those with a final result: a list that may show SCAN_HAS_FINAL_RESULT, the common state, reads every
-scan through the (created, scan_id) index anyway, so that group alone may lack the key.
+scan through the (created, scan_id) index anyway, so that group alone may lack the key (a priority's list reads the
+scans without a key of that priority, through its own index). A scan that a replica of an earlier version stores
+after that, during a rolling upgrade, gets its key from the next reconcile pass once launched
+(``ManifestStore.unfinished``), or from the first transition of this version that moves it.
 """
 
 from __future__ import annotations
