@@ -23,7 +23,7 @@ from .config import Settings
 from .database import Database
 from .database.manifests import EPOCH, newest, now
 from .database.records import ScanRecord
-from .database.state_key import StateKey
+from .database.state_key import StateKey, state_key
 from .errors import ArgumentError
 from .models import ScanListArgs
 from .scan_status import Outcome, is_terminal, key_of, status_view
@@ -78,51 +78,66 @@ def stored_keys(args: ScanListArgs) -> list[StateKey]:
     return sorted(keys)
 
 
+def stalled_apart(args: ScanListArgs) -> bool:
+    """Whether running scans may match only as STALLED (with any other states of other groups): then only the silent
+    ones are read, through the progress collection's watch, instead of every running scan."""
+    groups = [state.split("__", 1)[0] for state in args.state]
+    return Outcome.STALLED in groups and all(group == Outcome.STALLED or key_of(group) is not StateKey.ACTIVE for group in groups)
+
+
+def position(scan: ScanRecord) -> tuple[dt.datetime, str]:
+    return scan.created, scan.scan_id  # type: ignore[return-value]  # (listed scans were read by created)
+
+
 async def list_scans(database: Database, args: ScanListArgs, settings: Settings) -> dict[str, Any]:
-    """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last)."""
+    """One page: up to ``limit`` matching scans and the cursor of the next page (None after the last).
+
+    The scans of the stored groups asked for are walked newest first; the silent running scans (STALLED apart) are read
+    at once and merged into that order, so a page is full or the true end unless the walk's limit stops it first."""
     after = decode_cursor(args.cursor) if args.cursor else None
     lookup = {k: v for k, v in (("run_id", args.run_id), ("event_id", args.event_id)) if v is not None}
     if not (keys := stored_keys(args)):
         return {"scans": [], "next_cursor": None}  # states that is_terminal contradicts
+    t, found = now(), []
+    created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
+    silent: list[ScanRecord] = []
+    if apart := StateKey.ACTIVE in keys and stalled_apart(args) and database.manifests.silences_watched:
+        running = await database.manifests.silent_running(t - dt.timedelta(seconds=settings.stall_after))
+        in_range = [s for s in running if created_from <= s.created <= created_to and all(s.lookup.get(k) == v for k, v in lookup.items())]
+        silent, keys = newest(in_range, after), [key for key in keys if key is not StateKey.ACTIVE]
     # scans without a key may match: those with a final result stored before the key, or any until they are keyed
     unkeyed = StateKey.FINAL in keys or not database.scans_keyed
-    t, found, examined = now(), [], 0
-    created_from, created_to = args.created_after or EPOCH, args.created_before or t + CLOCK_SKEW
-    if args.state and all(state.split("__", 1)[0] == Outcome.STALLED for state in args.state) and database.manifests.silences_watched:
-        return await stalled(database, args, settings, t, (created_from, created_to), lookup, after)
-    while examined < EXAMINED_PER_PAGE:
+
+    def full_with(scan: ScanRecord, walked: bool = False) -> bool:
+        if walked and apart and state_key(scan) is StateKey.ACTIVE:
+            return False  # a running scan without its key yet: the silent ones are listed from ``silent``
+        if (listed := listed_if_wanted(scan, args, settings, t)) is not None:
+            found.append(listed)
+        return len(found) == args.limit
+
+    examined = 0
+    while keys and examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
         batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys, unkeyed, args.priority)
         for scan in batch:
+            while silent and position(silent[0]) > position(scan):  # the silent scans that come before this one
+                if full_with(first := silent.pop(0)):
+                    return {"scans": found, "next_cursor": encode_cursor(*position(first))}
             examined += 1
-            after = (scan.created, scan.scan_id)  # type: ignore[assignment]  # (listed scans were read by created)
-            if (listed := listed_if_wanted(scan, args, settings, t)) is not None:
-                found.append(listed)
-                if len(found) == args.limit:
-                    return {"scans": found, "next_cursor": encode_cursor(*after)}
+            after = position(scan)
+            if full_with(scan, walked=True):
+                return {"scans": found, "next_cursor": encode_cursor(*after)}
         if len(batch) < asked:
-            return {"scans": found, "next_cursor": None}  # read to the end
-    return {"scans": found, "next_cursor": encode_cursor(*after)}  # type: ignore[misc]
+            break  # read to the end
+    else:
+        if keys:  # examined the most a page may: go on from the last one (the silent scans before it are listed)
+            return {"scans": found, "next_cursor": encode_cursor(*after)}  # type: ignore[misc]
+    for scan in silent:
+        if full_with(scan):
+            return {"scans": found, "next_cursor": encode_cursor(*position(scan))}
+    return {"scans": found, "next_cursor": None}
 
 
 def listed_if_wanted(scan: ScanRecord, args: ScanListArgs, settings: Settings, t: dt.datetime) -> dict[str, Any] | None:
     status = status_view(scan, t, settings.stall_after, settings.logs_url_template)
     return {"scan_id": scan.scan_id, "status": status, "request": request_summary(scan)} if wanted(scan, status, args) else None
-
-
-async def stalled(
-    database: Database, args: ScanListArgs, settings: Settings, t: dt.datetime, created: tuple[dt.datetime, dt.datetime],
-    lookup: dict[str, Any], after: tuple[dt.datetime, str] | None,
-) -> dict[str, Any]:  # fmt: skip
-    """A page of STALLED scans: the running scans silent for STALL_AFTER, all read at once through the progress
-    collection's watch (a few), then filtered and paged here; every page ends full or at the true end."""
-    silent = await database.manifests.silent_running(t - dt.timedelta(seconds=settings.stall_after))
-    found = []
-    for scan in newest(silent, after):
-        if not (created[0] <= scan.created <= created[1] and all(scan.lookup.get(k) == v for k, v in lookup.items())):
-            continue
-        if (listed := listed_if_wanted(scan, args, settings, t)) is not None:
-            found.append(listed)
-            if len(found) == args.limit:
-                return {"scans": found, "next_cursor": encode_cursor(scan.created, scan.scan_id)}
-    return {"scans": found, "next_cursor": None}
