@@ -5,9 +5,10 @@ Run from the project root: python benchmarks/bench_scan_list.py [--sizes 10000,1
 SkyDriver runs as users run it (``python -m skydriver``, auth off, the embedded SecantusDB as its child, see
 server_process.py). One scan is POSTed and PATCHed with a progress report; copies of its stored manifest are inserted
 through the driver (payloads.bulk_manifests, as run.py's find_scans does), one scan every 30 s back from now, two per
-event and 2,000 per run, 10 of priority 100 and the rest 0, in these states: 1 in 4 scanning (progress reported just now), 10 failed, 10 stalled (no
-progress for two hours; STALL_AFTER is one hour here), the rest finished; each with the state key this version stores
-(database/state_key.py; bench_state_key.py measures keying scans stored before it).
+event and 2,000 per run, 10 of priority 100 and the rest 0, in these states: 1 in 4 scanning (progress reported just
+now), 10 failed, 10 stalled (no progress for two hours; STALL_AFTER is one hour here), the rest finished; each with the
+state key this version stores (database/state_key.py; bench_state_key.py measures keying scans stored before it), the
+running ones with their last report in the progress collection as this version stores it (watched).
 SkyDriver is then restarted (timed) and each request is sent ``--repeat`` times, one at a time, after one warm-up.
 """
 
@@ -149,6 +150,7 @@ def requests(size: int, t: dt.datetime, cursor: str) -> list[tuple[str, dict[str
         ("state=IN_PROGRESS (1 in 4)", {"state": "IN_PROGRESS"}),
         (f"state=FAILED ({RARE} stored)", {"state": "FAILED"}),
         (f"state=STALLED ({RARE}, time-derived)", {"state": "STALLED"}),
+        (f"state=STALLED&state=FAILED ({2 * RARE})", {"state": ["STALLED", "FAILED"]}),
         ("is_terminal=false", {"is_terminal": "false"}),
         ("is_terminal=true", {"is_terminal": "true"}),
         ("state=ABORTED&include_deleted=true (none)", {"state": "ABORTED", "include_deleted": "true"}),
@@ -157,7 +159,8 @@ def requests(size: int, t: dt.datetime, cursor: str) -> list[tuple[str, dict[str
         (f"priority={URGENT} ({RARE} stored)", {"priority": URGENT}),
         (f"priority={URGENT}&state=IN_PROGRESS", {"priority": URGENT, "state": "IN_PROGRESS"}),
         ("priority=0&state=FAILED", {"priority": 0, "state": "FAILED"}),
-        ("priority=0&created_after= the last 10 minutes", {"priority": 0, "created_after": (t - dt.timedelta(minutes=10)).isoformat()}),
+        ("priority=0&created_after= the last 10 minutes",
+         {"priority": 0, "created_after": (t - dt.timedelta(minutes=10)).isoformat()}),
         ("run_id= (an old run, 2,000 scans)", {"run_id": old_run}),
         ("run_id=&event_id= (2 scans)", {"run_id": run, "event_id": event}),
         ("created_after= the last 10 minutes", {"created_after": (t - dt.timedelta(minutes=10)).isoformat()}),

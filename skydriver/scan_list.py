@@ -103,8 +103,9 @@ async def list_scans(database: Database, args: ScanListArgs, settings: Settings)
     silent: list[ScanRecord] = []
     if apart := StateKey.ACTIVE in keys and stalled_apart(args) and database.manifests.silences_watched:
         running = await database.manifests.silent_running(t - dt.timedelta(seconds=settings.stall_after))
-        in_range = [s for s in running if created_from <= s.created <= created_to and all(s.lookup.get(k) == v for k, v in lookup.items())]
-        silent, keys = newest(in_range, after), [key for key in keys if key is not StateKey.ACTIVE]
+        within = [scan for scan in running if created_from <= scan.created <= created_to]
+        silent = newest([scan for scan in within if all(scan.lookup.get(k) == v for k, v in lookup.items())], after)
+        keys = [key for key in keys if key is not StateKey.ACTIVE]
     # scans without a key may match: those with a final result stored before the key, or any until they are keyed
     unkeyed = StateKey.FINAL in keys or not database.scans_keyed
 
@@ -118,7 +119,9 @@ async def list_scans(database: Database, args: ScanListArgs, settings: Settings)
     examined = 0
     while keys and examined < EXAMINED_PER_PAGE:
         asked = min(EXAMINED_PER_PAGE - examined, 2 * args.limit)
-        batch = await database.manifests.newest_first(created_from, created_to, after, lookup, asked, keys, unkeyed, args.priority)
+        batch = await database.manifests.newest_first(
+            created_from, created_to, after, lookup, asked, keys, unkeyed, args.priority
+        )
         for scan in batch:
             while silent and position(silent[0]) > position(scan):  # the silent scans that come before this one
                 if full_with(first := silent.pop(0)):

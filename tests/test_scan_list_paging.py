@@ -157,11 +157,14 @@ async def test_a_priority_is_read_through_its_index_one_group_at_a_time(database
 
 
 @pytest.mark.parametrize("query", [{}, {"priority": 0}, {"state": ["PENDING"]}], ids=["all", "priority", "state"])
-async def test_scans_created_ahead_of_this_clock_are_listed_first(database: Database, mongo_uri: str, tmp_path: Path, query: dict) -> None:
+async def test_scans_created_ahead_of_this_clock_are_listed_first(
+    database: Database, mongo_uri: str, tmp_path: Path, query: dict
+) -> None:
     """Another replica's clock may run ahead (CLOCK_SKEW): its scans come first, the rest follow in order."""
     t = now()
     for n, offset in enumerate([dt.timedelta(hours=3), dt.timedelta(minutes=1), -dt.timedelta(minutes=1), -dt.timedelta(days=3)]):
-        await database.manifests.insert({**stored_scan(Phase.PRESTARTUP), "scan_id": f"s{n}", "created": t + offset, "request": {"priority": 0}})
+        doc = {**stored_scan(Phase.PRESTARTUP), "scan_id": f"s{n}", "created": t + offset, "request": {"priority": 0}}
+        await database.manifests.insert(doc)
     settings = make_settings(mongo_uri, tmp_path, stall_after=STALL_AFTER)
     seen, cursor = [], None
     while True:
@@ -179,9 +182,11 @@ async def test_stalled_is_read_through_the_watched_silences_and_what_others_left
     reconcile pass has watched every running scan: one whose last report an earlier version's replica recorded (no
     watch) is watched again by it; a report that came after a scan ended (a watch again) is unwatched by the list."""
     store, t = database.manifests, now()
-    long_ago, failure = t - dt.timedelta(seconds=2 * STALL_AFTER), {"source": "scanner", "code": "X", "message": "x", "exit_code": 1, "log_tail": None}
+    long_ago = t - dt.timedelta(seconds=2 * STALL_AFTER)
+    failure = {"source": "scanner", "code": "X", "message": "x", "exit_code": 1, "log_tail": None}
     for n, name in enumerate(["reporting", "silent", "earlier-replica", "ended-late", "silent-2"]):
-        await store.insert({**stored_scan(Phase.WAITING_ON_SCANNER_SERVER_STARTUP), "scan_id": name, "created": t - dt.timedelta(minutes=n), "request": {"priority": 0}})
+        created = t - dt.timedelta(minutes=n)
+        await store.insert({**stored_scan(Phase.WAITING_ON_SCANNER_SERVER_STARTUP), "scan_id": name, "created": created, "request": {"priority": 0}})
         await store.patch(name, {"progress": progress(40)}, None, 4)
     for name in ("silent", "silent-2", "ended-late", "earlier-replica"):
         await store.progress.record(name, progress(40), long_ago)
@@ -201,10 +206,12 @@ async def test_stalled_is_read_through_the_watched_silences_and_what_others_left
 
     assert not store.silences_watched and await pages(state=["STALLED"]) == ["silent", "earlier-replica", "silent-2"]
     await store.unfinished()  # the reconcile pass
-    assert store.silences_watched and set(await store.progress.silent(EPOCH, t)) == {"silent", "earlier-replica", "ended-late", "silent-2"}
+    assert store.silences_watched
+    assert set(await store.progress.silent(EPOCH, t)) == {"silent", "earlier-replica", "ended-late", "silent-2"}
     assert await pages(state=["STALLED"]) == ["silent", "earlier-replica", "silent-2"]
     assert set(await store.progress.silent(EPOCH, t)) == {"silent", "earlier-replica", "silent-2"}
-    assert await pages(state=["STALLED__PARTIAL_RESULT_GENERATED"], created_before=t - dt.timedelta(minutes=2)) == ["earlier-replica", "silent-2"]
+    older = await pages(state=["STALLED__PARTIAL_RESULT_GENERATED"], created_before=t - dt.timedelta(minutes=2))
+    assert older == ["earlier-replica", "silent-2"]
     assert await pages(state=["STALLED"], created_after=t - dt.timedelta(minutes=1)) == ["silent"]
     # beside another group's state, merged into its order; a running scan an earlier replica stored unkeyed since (read
     # by the walk too, as the scans without a key are when final results may match) is listed once

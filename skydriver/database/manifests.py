@@ -164,11 +164,12 @@ class ManifestStore:
         """``$set`` fields atomically where ``condition`` also holds, raising the state key to ``key``'s group when
         the fields put the scan there; whether it did (the transitions' compare-and-set)."""
         update = {"$set": {**fields, "last_updated": now()}, **(raise_to(key) if key is not None else {})}
-        return await self._ended(scan_id, key, await self._updated({"scan_id": scan_id, **condition}, update))
+        return await self._updated({"scan_id": scan_id, **condition}, update)
 
-    async def _ended(self, scan_id: str, key: StateKey | None, applied: bool) -> bool:
-        """After a transition: one that ended the scan (raised its key past ACTIVE) stops watching its silence."""
-        if applied and key is not None and key is not StateKey.ACTIVE:
+    async def _ended(self, scan_id: str, applied: bool) -> bool:
+        """After a transition that may be the first to end a running scan: if it applied, stop watching its silence
+        (progress.py). The transitions after those (the teardown's) need not: the scan is unwatched already."""
+        if applied:
             await self.progress.unwatch(scan_id)
         return applied
 
@@ -230,7 +231,7 @@ class ManifestStore:
     async def record_final_result(self, scan_id: str, at: dt.datetime) -> None:
         """The time the final result was first stored (the scan state's SCAN_HAS_FINAL_RESULT)."""
         await self.collection.update_one({"scan_id": scan_id}, {"$min": {"times.final_result": at}, **raise_to(StateKey.FINAL)})
-        await self._ended(scan_id, StateKey.FINAL, True)
+        await self._ended(scan_id, True)
 
     # ----------------------------------------------------------------------------------------------------------------
     # the launch lifecycle (LaunchStatus): each transition is a compare-and-set on the state it moves from, so two
@@ -270,15 +271,15 @@ class ManifestStore:
         """launching -> failed for good; the teardown is scheduled now (whatever part started is removed)."""
         fields, failed = {"launch.status": LaunchStatus.FAILED, "launch.reason": reason}, StateKey.FAILED
         # with the teardown in the same update when none is scheduled; else (a DELETE's) it is left as it is
-        return await self._set(
+        return await self._ended(scan_id, await self._set(
             scan_id, {**_launching(attempt), "teardown_at": None}, {**fields, "teardown_at": now()}, failed
-        ) or await self._set(scan_id, _launching(attempt), fields, failed)
+        )) or await self._set(scan_id, _launching(attempt), fields, failed)  # fmt: skip
 
     async def mark_failed(self, scan_id: str, failure: dict[str, Any], teardown_at: dt.datetime) -> bool:
         """launched -> failed: record why a running scan failed and schedule its teardown, unless it has a final
         result, a failure or a teardown already (two reconcile loops never record two failures)."""
         t = now()
-        return await self._ended(scan_id, StateKey.FAILED, await self._updated(
+        return await self._ended(scan_id, await self._updated(
             {"scan_id": scan_id, **_status_in(LaunchStatus.LAUNCHED), "complete": False, "failure": None,
              "times.final_result": None, "teardown_at": None},
             {"$set": {"failure": {**failure, "at": t}, "launch.status": LaunchStatus.FAILED, "launch.reason": failure["message"],
@@ -289,13 +290,14 @@ class ManifestStore:
         """A launched scan is to be torn down at ``at`` for ``reason`` (its processes vanished), unless a teardown is
         scheduled or done already."""
         condition = {**_status_in(LaunchStatus.LAUNCHED), "complete": False, "teardown_at": None}
-        return await self._set(scan_id, condition, {"launch.reason": reason, "teardown_at": at}, StateKey.STOPPED)
+        stopped = await self._set(scan_id, condition, {"launch.reason": reason, "teardown_at": at}, StateKey.STOPPED)
+        return await self._ended(scan_id, stopped)
 
     async def schedule_teardown(self, scan_id: str, at: dt.datetime) -> bool:
         """After a final result: tear down at ``at`` unless a teardown is already scheduled or done."""
         update = {"$set": {"teardown_at": at}, **raise_to(StateKey.STOPPED)}
         applied = await self._updated({"scan_id": scan_id, "complete": False, "teardown_at": None}, update)
-        return await self._ended(scan_id, StateKey.STOPPED, applied)
+        return await self._ended(scan_id, applied)
 
     async def postpone_teardown(self, scan_id: str, until: dt.datetime) -> bool:
         """A teardown that cannot be done now (a launch in flight, a failed stop) is due again at ``until``, for
