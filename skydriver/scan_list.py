@@ -4,11 +4,12 @@ Pages are read newest first through the (created, scan_id) index or, when the st
 result (the common state), through the stored state key of their groups (database/state_key.py: failed, aborted,
 stopped, or still running), so a rare state costs the scans of its group, not every scan; a priority is read through
 the (request.priority, state_key, created, scan_id) index, so it costs its own scans (of the groups asked for).
-STALLED alone is derived from time among the running scans: they are read through the progress collection's watch on
-their silence (database/progress.py), only those silent for STALL_AFTER. The state is derived (never stored), so every
-filter is applied exactly to what was read: a request examines at most EXAMINED_PER_PAGE scans and, when a filter the
-indexes cannot tell (STALLED beside other states) leaves its page short, answers with what it found and a cursor to go
-on from — never an unbounded read.
+STALLED is derived from time among the running scans: unless other running states are asked for too, only the running
+scans silent for STALL_AFTER are read, through the progress collection's watch on their silence (database/progress.py),
+and merged into the walk of the other groups asked for. The state is derived (never stored), so every filter is applied
+exactly to what was read: a request examines at most EXAMINED_PER_PAGE scans and, when a filter the indexes cannot tell
+(STALLED beside PENDING or IN_PROGRESS) leaves its page short, answers with what it found and a cursor to go on from —
+never an unbounded read.
 """
 
 from __future__ import annotations
