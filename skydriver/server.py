@@ -69,6 +69,7 @@ class SkyDriver:
     body_workers: WorkerPool
     renders: Renders
     background: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+    owns_workers: bool = True  # False: the worker pools were given to ``start`` and outlive this SkyDriver
 
     @property
     def address(self) -> str:
@@ -79,8 +80,9 @@ class SkyDriver:
         await asyncio.sleep(0)  # let the open event streams end their responses
         await stop_tasks(self.background)
         await self.rest.stop()
-        self.body_workers.close()
-        self.renders.pool.close()
+        if self.owns_workers:
+            self.body_workers.close()
+            self.renders.pool.close()
         if self.launcher:
             await self.launcher.close()
         await self.database.close()
@@ -112,10 +114,21 @@ def _bind_port(host: str, port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriver:
+def worker_pools(settings: Settings) -> tuple[WorkerPool, WorkerPool]:
+    """The body and render worker pools the settings ask for (their processes start on first use)."""
+    # large bodies hold an upload slot (large_uploads_per_role for each of the 3 roles): never refused here
+    body = WorkerPool("body", settings.body_workers, settings.large_uploads_per_role * 3, ("skydriver.rest.bodies",))
+    return body, WorkerPool("render", settings.render_workers, settings.render_queue, WORKER_MODULES)
+
+
+async def start(
+    settings: Settings, launcher: Launcher | None = None, workers: tuple[WorkerPool, WorkerPool] | None = None
+) -> SkyDriver:
     """Start everything; the returned SkyDriver is serving when this returns.
 
-    ``launcher`` replaces the configured one (tests pass a KubernetesLauncher bound to an API emulator).
+    ``launcher`` replaces the configured one (tests pass a KubernetesLauncher bound to an API emulator). ``workers``
+    (body and render pools, as ``worker_pools`` makes them) are used instead of new ones and left running at stop:
+    tests share them across the SkyDrivers they start, as a render process takes seconds of CPU to import its modules.
     """
     settings.check()
     port = _bind_port(settings.rest_host, settings.rest_port)
@@ -132,10 +145,8 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
             metrics=Metrics(),
         )
         readiness = Readiness(database, settings.launcher)
-        # large bodies hold an upload slot (large_uploads_per_role for each of the 3 roles): never refused here
-        body_workers = WorkerPool("body", settings.body_workers, settings.large_uploads_per_role * 3, ("skydriver.rest.bodies",))
-        renders = Renders(WorkerPool("render", settings.render_workers, settings.render_queue, WORKER_MODULES),
-                          settings.render_cache_mb * 1024 * 1024)  # fmt: skip
+        body_workers, render_workers = workers or worker_pools(settings)
+        renders = Renders(render_workers, settings.render_cache_mb * 1024 * 1024)
         handler_args = RestHandlerSetup(rest_handler_auth_config(settings))
         handler_args.update(
             service=service,
@@ -155,7 +166,7 @@ async def start(settings: Settings, launcher: Launcher | None = None) -> SkyDriv
     except BaseException:
         await database.close()
         raise
-    driver = SkyDriver(settings, database, launcher, service, rest, port, body_workers, renders)
+    driver = SkyDriver(settings, database, launcher, service, rest, port, body_workers, renders, owns_workers=workers is None)
     loops: dict[str, Coroutine[Any, Any, None]] = {
         "database-health": database.health.watch(),
         "teardown": TeardownLoop(settings, database, launcher, service.metrics).run_forever(),

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from examples.sample_data import MODERN_EVENT, PRODUCTION_RESULT, alert_scan_req
 from skydriver.config import Settings
 from skydriver.database import Database, open_database
 from skydriver.embedded_db import EmbeddedDatabase
-from skydriver.server import SkyDriver, start
+from skydriver.server import SkyDriver, start, worker_pools
+from skydriver.workers import WorkerPool
 from tests.http_client import HttpClient
 from tests.local_scan_processes import assert_no_scan_process_left
 
@@ -77,6 +78,28 @@ def token(role: str) -> str:
     return Auth(AUTH_SECRET, algorithm="HS512").create_token(f"test-{role}", payload=payload)
 
 
+SharedWorkers = Callable[[Settings], tuple[WorkerPool, WorkerPool]]
+
+
+@pytest.fixture(scope="session")
+def shared_workers() -> Iterator[SharedWorkers]:
+    """The body and render worker pools of the session's SkyDrivers, one per pool size (``start(..., workers=)``).
+
+    A job leaves nothing behind in its process, and starting a render process costs ~2.5 s of CPU (it imports healpy,
+    matplotlib and astropy): one set of processes serves every test instead of new ones for each.
+    """
+    pools: dict[tuple[Any, ...], WorkerPool] = {}
+
+    def for_settings(settings: Settings) -> tuple[WorkerPool, WorkerPool]:
+        body, render = (pools.setdefault((p.name, p.processes, p.queue, p.preload), p) for p in worker_pools(settings))
+        assert body.in_flight == render.in_flight == 0, "a job of an earlier test is still running"
+        return body, render
+
+    yield for_settings
+    for pool in pools.values():
+        pool.close()
+
+
 @pytest.fixture
 def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
     """The local launcher with real processes, on a port known before start, with intervals of a test's seconds."""
@@ -88,10 +111,10 @@ def local_settings(mongo_uri: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def local_driver(local_settings: Settings) -> AsyncIterator[SkyDriver]:
+async def local_driver(local_settings: Settings, shared_workers: SharedWorkers) -> AsyncIterator[SkyDriver]:
     """A SkyDriver running local scans; after the test, while it still runs, the teardowns under way finish and no
     scan process may be left (stopped first, scans would survive it, as they survive a restart by design)."""
-    running = await start(local_settings)
+    running = await start(local_settings, workers=shared_workers(local_settings))
     try:
         yield running
         await assert_no_scan_process_left(local_settings.data_dir)
@@ -113,8 +136,8 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def driver(settings: Settings) -> AsyncIterator[SkyDriver]:
-    running = await start(settings)
+async def driver(settings: Settings, shared_workers: SharedWorkers) -> AsyncIterator[SkyDriver]:
+    running = await start(settings, workers=shared_workers(settings))
     yield running
     await running.stop()
 
