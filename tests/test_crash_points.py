@@ -111,13 +111,14 @@ class Service:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    running = Service(tmp_path / "data", WAIT_BEFORE_TEARDOWN="4")  # room for a kill before the teardown
+    running = Service(tmp_path / "data", WAIT_BEFORE_TEARDOWN="1")
     yield running
     if running.process is not None and running.process.poll() is None:
         assert stop(running.process) == 0
 
 
 def test_killed_right_after_a_realtime_alert_is_accepted_then_between_its_final_result_and_teardown(service: Service) -> None:
+    service.env["WAIT_BEFORE_TEARDOWN"] = "4"  # room for a kill before the teardown
     service.start()
     scan_id = service.post(priority=100)
     service.kill()
