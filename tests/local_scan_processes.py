@@ -29,7 +29,7 @@ async def assert_no_scan_process_left(data_dir: Path, timeout: float = 60.0) -> 
     so they do not outlive the run) if any scan process is left."""
     deadline = time.monotonic() + timeout
     while (left := scan_processes(data_dir)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     if left:
         text = describe(left)
         for proc in left:
