@@ -6,12 +6,14 @@ start each.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,6 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if uri := os.environ.get("TEST_MONGODB_URI"):
         yield uri
         return
-    import asyncio
-
     server = EmbeddedDatabase(tmp_path_factory.mktemp("secantus"))
     uri = asyncio.run(server.start())
     yield uri
@@ -78,25 +78,33 @@ def token(role: str) -> str:
     return Auth(AUTH_SECRET, algorithm="HS512").create_token(f"test-{role}", payload=payload)
 
 
-SharedWorkers = Callable[[Settings], tuple[WorkerPool, WorkerPool]]
-
-
-@pytest.fixture(scope="session")
-def shared_workers() -> Iterator[SharedWorkers]:
+class SharedWorkers:
     """The body and render worker pools of the session's SkyDrivers, one per pool size (``start(..., workers=)``).
 
     A job leaves nothing behind in its process, and starting a render process costs ~2.5 s of CPU (it imports healpy,
     matplotlib and astropy): one set of processes serves every test instead of new ones for each.
     """
-    pools: dict[tuple[Any, ...], WorkerPool] = {}
 
-    def for_settings(settings: Settings) -> tuple[WorkerPool, WorkerPool]:
-        body, render = (pools.setdefault((p.name, p.processes, p.queue, p.preload), p) for p in worker_pools(settings))
-        assert body.in_flight == render.in_flight == 0, "a job of an earlier test is still running"
+    def __init__(self) -> None:
+        self.pools: dict[tuple[Any, ...], WorkerPool] = {}
+
+    def __call__(self, settings: Settings) -> tuple[WorkerPool, WorkerPool]:
+        body, render = (self.pools.setdefault((p.name, p.processes, p.queue, p.preload), p) for p in worker_pools(settings))
         return body, render
 
-    yield for_settings
-    for pool in pools.values():
+    async def wait_idle(self, timeout: float = 60.0) -> None:
+        """After a SkyDriver stopped: the jobs its last requests left running end before another test counts on them."""
+        deadline = time.monotonic() + timeout
+        while busy := [pool.name for pool in self.pools.values() if pool.in_flight]:
+            assert time.monotonic() < deadline, f"{busy} worker jobs still running {timeout:.0f} s after their SkyDriver stopped"
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def shared_workers() -> Iterator[SharedWorkers]:
+    workers = SharedWorkers()
+    yield workers
+    for pool in workers.pools.values():
         pool.close()
 
 
@@ -120,6 +128,7 @@ async def local_driver(local_settings: Settings, shared_workers: SharedWorkers) 
         await assert_no_scan_process_left(local_settings.data_dir)
     finally:
         await running.stop()
+        await shared_workers.wait_idle()
 
 
 @pytest.fixture
@@ -140,6 +149,7 @@ async def driver(settings: Settings, shared_workers: SharedWorkers) -> AsyncIter
     running = await start(settings, workers=shared_workers(settings))
     yield running
     await running.stop()
+    await shared_workers.wait_idle()
 
 
 @pytest.fixture
