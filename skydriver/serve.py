@@ -7,6 +7,7 @@ not a traceback: 2 for the configuration, 3 for the database.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -23,6 +24,9 @@ BAD_CONFIGURATION, NO_DATABASE = 2, 3
 
 async def serve(settings: Settings) -> None:
     driver = await start(settings)
+    # what exists once started (modules, settings, the app) lives as long as the process: kept out of the cyclic
+    # collector's full passes, which otherwise go over all of it each time (~0.1 s each at 1,000 running scans)
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

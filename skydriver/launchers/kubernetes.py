@@ -18,6 +18,7 @@ import orjson
 import urllib3
 from kubernetes import client, config
 
+from .. import json_codec
 from ..auth import mints_scan_tokens, scan_token
 from ..config import Settings
 from ..errors import LogsUnavailable, ServiceUnavailable
@@ -219,7 +220,8 @@ class KubernetesLauncher(Launcher):
         selector = kubernetes_objects.label_selector(kubernetes_objects.SCANNER_LABELS)
         response = await self._call(method, namespace, label_selector=selector, _preload_content=False)
         try:
-            items = orjson.loads(response.data).get("items") or []
+            with json_codec.collector_paused():  # every Job's whole spec: many dicts and lists, none in a cycle
+                items = orjson.loads(response.data).get("items") or []
         finally:
             response.release_conn()
         # the selector, applied again: an API server that ignores it (kmock's emulator) must not mix in other objects
