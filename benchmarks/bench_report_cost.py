@@ -1,6 +1,6 @@
 """What a progress report costs SkyDriver in CPU, beside the floors under it: the web framework's and the driver's.
 
-Run from the project root: python benchmarks/bench_report_cost.py [--requests 2000]
+Run from the project root: python benchmarks/bench_report_cost.py [--requests 2000] [--pace SECONDS]
 
 Every figure is CPU time (user + system) per request or per database operation, sent one at a time on one keep-alive
 connection, the median of ``--repeat`` rounds:
@@ -14,6 +14,10 @@ connection, the median of ``--repeat`` rounds:
   same ping sent as one hand-built OP_MSG over an asyncio stream: a round trip without the driver.
 A report costs the framework's share, its own work (the body's checks, the Manifest answer) and the two driver
 operations, which run concurrently: the last lines of the table take it apart that way.
+
+``--pace 0.02`` sends every request and operation 20 ms after the previous one ended, as a fleet's reports come (one
+at a time into an idle process), instead of back to back: each is then paid with cold caches and a wake-up, and the
+in-process figures are less the cost of the pacing sleeps alone.
 """
 
 from __future__ import annotations
@@ -56,14 +60,23 @@ BARE_TORNADO = textwrap.dedent("""
 """)
 
 
-async def per_call(call: Callable[[], Awaitable[object]], n: int, cpu: Callable[[], float], idle_rate: float = 0.0) -> float:
-    """Seconds of CPU per call (``cpu``'s clock), ``n`` calls one after the other, less the idle rate for as long."""
+async def per_call(
+    call: Callable[[], Awaitable[object]], n: int, cpu: Callable[[], float], idle_rate: float = 0.0, pace: float = 0.0
+) -> float:
+    """Seconds of CPU per call (``cpu``'s clock), ``n`` calls one after the other (``pace`` seconds apart), less the
+    idle rate for as long."""
     for _ in range(min(50, n)):  # warm: connections open, caches filled
         await call()
     spent, started = cpu(), time.monotonic()
     for _ in range(n):
         await call()
+        if pace:
+            await asyncio.sleep(pace)
     return (cpu() - spent - idle_rate * (time.monotonic() - started)) / n
+
+
+async def nothing() -> None:
+    """The call that measures what pacing alone costs this process."""
 
 
 async def idle_rate(pid: int) -> float:
@@ -86,7 +99,7 @@ async def raw_ping(port: int) -> Callable[[], Awaitable[None]]:
     return ping
 
 
-async def measure(n: int) -> dict[str, float]:
+async def measure(n: int, pace: float) -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="skydriver-report-cost-") as tmp:
         server = SkyDriverProcess(Path(tmp) / "data")
@@ -103,9 +116,9 @@ async def measure(n: int) -> dict[str, float]:
             figures["idle"] = idle
             on_server = lambda: cpu_seconds(pids.server)  # noqa: E731
             figures["PATCH progress"] = await per_call(
-                lambda: conn.request("PATCH", f"/scan/manifest/{scan_id}", report), n, on_server, idle
+                lambda: conn.request("PATCH", f"/scan/manifest/{scan_id}", report), n, on_server, idle, pace
             )
-            figures["GET /healthz"] = await per_call(lambda: conn.request("GET", "/healthz"), n, on_server, idle)
+            figures["GET /healthz"] = await per_call(lambda: conn.request("GET", "/healthz"), n, on_server, idle, pace)
             await conn.close()
 
             bare_conn = Connection("127.0.0.1", bare_port)
@@ -117,7 +130,7 @@ async def measure(n: int) -> dict[str, float]:
                     bare_conn = Connection("127.0.0.1", bare_port)
                     await asyncio.sleep(0.1)
             figures["bare tornado PATCH"] = await per_call(
-                lambda: bare_conn.request("PATCH", "/report", report), n, lambda: cpu_seconds(bare.pid)
+                lambda: bare_conn.request("PATCH", "/report", report), n, lambda: cpu_seconds(bare.pid), pace=pace
             )
             await bare_conn.close()
 
@@ -127,12 +140,17 @@ async def measure(n: int) -> dict[str, float]:
             doc = {"json": Binary(report), "last_progress": time.time()}
             await scratch.replace_one({"_id": scan_id}, doc, upsert=True)
             here = time.process_time
-            figures["driver find_one (manifest)"] = await per_call(
-                lambda: db.manifests.find_one({"scan_id": scan_id}, {"_id": 0}), n, here
+            pacing = await per_call(nothing, n, here, pace=pace) if pace else 0.0
+
+            async def here_less_pacing(call: Callable[[], Awaitable[object]]) -> float:
+                return await per_call(call, n, here, pace=pace) - pacing
+
+            figures["driver find_one (manifest)"] = await here_less_pacing(
+                lambda: db.manifests.find_one({"scan_id": scan_id}, {"_id": 0})
             )
-            figures["driver replace_one (report)"] = await per_call(lambda: scratch.replace_one({"_id": scan_id}, doc), n, here)
-            figures["driver ping"] = await per_call(lambda: client.admin.command("ping"), n, here)
-            figures["raw OP_MSG ping"] = await per_call(await raw_ping(pids.database_port), n, here)
+            figures["driver replace_one (report)"] = await here_less_pacing(lambda: scratch.replace_one({"_id": scan_id}, doc))
+            figures["driver ping"] = await here_less_pacing(lambda: client.admin.command("ping"))
+            figures["raw OP_MSG ping"] = await here_less_pacing(await raw_ping(pids.database_port))
             await scratch.drop()
         finally:
             if client is not None:
@@ -146,12 +164,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests or operations per figure and round (default 2000)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, each with a fresh SkyDriver; medians are printed (default 3)")
+    parser.add_argument("--pace", type=float, default=0.0, help="seconds between requests (default 0: back to back)")
     args = parser.parse_args()
     os.chdir(Path(__file__).resolve().parents[1])  # `python -m skydriver` must find the package
-    rounds = [asyncio.run(measure(args.requests)) for _ in range(args.repeat)]
+    rounds = [asyncio.run(measure(args.requests, args.pace)) for _ in range(args.repeat)]
     median = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
     ms = {name: 1000 * value for name, value in median.items()}
-    print(f"\nidle: {100 * median['idle']:.2f}% of one core; CPU ms per request or operation, median of {args.repeat}:")
+    sent = f"{args.pace * 1000:g} ms apart" if args.pace else "back to back"
+    print(f"\nidle: {100 * median['idle']:.2f}% of one core; CPU ms per request or operation ({sent}), median of {args.repeat}:")
     print("| what | CPU ms | rounds |")
     print("| --- | ---: | --- |")
     for name, value in ms.items():
