@@ -65,3 +65,34 @@ def test_production_scan_covers_the_sky_exactly_once(production_result: dict) ->
 
 def test_no_levels_have_no_area() -> None:
     assert uncovered_areas_deg2([]) == []
+
+
+def _painted_areas(levels: list[NsidePixels]) -> list[np.ndarray]:
+    """The same areas by brute force: every finest-nside NESTED cell counted for the finest level's pixel over it."""
+    finest = max(level.nside for level in levels)
+    owner = np.full(healpy.nside2npix(finest), -1, dtype=np.int64)  # the position of the cell's pixel, levels flattened
+    offsets = np.cumsum([0] + [level.index.size for level in levels])
+    for position in sorted(range(len(levels)), key=lambda i: levels[i].nside):  # coarsest first: finer ones paint over
+        level, run = levels[position], (finest // levels[position].nside) ** 2
+        for k, nest in enumerate(healpy.ring2nest(level.nside, level.index)):
+            owner[nest * run:(nest + 1) * run] = offsets[position] + k
+    counts = np.bincount(owner[owner >= 0], minlength=offsets[-1])
+    area = healpy.nside2pixarea(finest, degrees=True)
+    return [counts[offsets[i]:offsets[i + 1]] * area for i in range(len(levels))]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_refinements_match_painting_the_finest_map(seed: int) -> None:
+    """Finer pixels picked at random, many of them neighbours in NESTED order across coarser pixels' edges (merged
+    into one run that straddles them) and some of them under no scanned coarser pixel at all."""
+    rng = np.random.default_rng(seed)
+    nsides = [2, 4, 16, 32]
+    levels = [_level(nsides[0], rng.choice(48, 40, replace=False))]
+    for nside in nsides[1:]:
+        npix = healpy.nside2npix(nside)
+        nest_start = rng.integers(0, npix // 2)
+        block = np.arange(nest_start, nest_start + rng.integers(3, npix // 4))  # contiguous in NESTED order
+        scattered = rng.choice(npix, min(30, npix // 4), replace=False)
+        levels.append(_level(nside, healpy.nest2ring(nside, np.union1d(block, scattered))))
+    for found, painted in zip(uncovered_areas_deg2(levels), _painted_areas(levels), strict=True):
+        assert np.array_equal(found, painted)
