@@ -65,15 +65,17 @@ def _best_fit(levels: list[NsidePixels]) -> dict[str, Any] | None:
     llh = np.concatenate([level.llh for level in levels]) if levels else np.empty(0)
     if not np.isfinite(llh).any():
         return None
-    nsides = np.concatenate([np.full(level.index.size, level.nside) for level in levels])
-    index = np.concatenate([level.index for level in levels])
-    # lexsort's last key is the primary one; NaN llh sorts after every number
-    best = np.lexsort((index, -nsides, llh))[0]
+    # only the pixels with the smallest llh are sorted (a million at once took 35 ms): on equal llh, the finest nside,
+    # then the lowest index (lexsort's last key is the primary one)
+    candidates = np.flatnonzero(llh == np.nanmin(llh))
+    nsides = np.concatenate([np.full(level.index.size, level.nside) for level in levels])[candidates]
+    index = np.concatenate([level.index for level in levels])[candidates]
+    best = np.lexsort((index, -nsides))[0]
     theta, phi = healpy.pix2ang(int(nsides[best]), int(index[best]))
     return {
         "nside": int(nsides[best]),
         "index": int(index[best]),
         "ra_deg": float(np.degrees(phi)),
         "dec_deg": float(90.0 - np.degrees(theta)),
-        "llh": float(llh[best]),
+        "llh": float(llh[candidates[best]]),
     }

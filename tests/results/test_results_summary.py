@@ -195,6 +195,15 @@ def test_equal_llh_prefers_the_finest_nside(production_result: dict) -> None:
     assert (best_fit["nside"], best_fit["llh"]) == (512, best_llh)
 
 
+def test_equal_llh_at_one_nside_prefers_the_lowest_index(production_result: dict) -> None:
+    key, row = _best_row(production_result)
+    data = production_result[key]["data"]
+    lower = min(r for r in range(len(data)) if data[r][0] < data[row][0])
+    data[lower][1] = data[row][1]
+    best_fit = summarize(production_result)["best_fit"]
+    assert (best_fit["nside"], best_fit["index"]) == (int(key.split("-")[1]), data[lower][0])
+
+
 def test_a_lower_coarse_llh_wins(production_result: dict) -> None:
     production_result["nside-8"]["data"][100][1] = 0.0
     best_fit = summarize(production_result)["best_fit"]
