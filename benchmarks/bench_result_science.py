@@ -1,10 +1,10 @@
-"""Time what the summary, sky-map and FITS routes compute from a stored result (uncached: `analyse` is cleared).
+"""Time what the summary, sky-map and FITS routes compute from a stored result (uncached: what `analyse` keeps is dropped).
 
 Run from the project root: python -m benchmarks.bench_result_science  (median and best ms per call)
 """
 
 from examples.sample_data import PRODUCTION_RESULT, RESULTS_DIR
-from skydriver.results.analysis import analyse
+from skydriver.results.analysis import analyse, forget_all
 from skydriver.results.skymap import render_png
 from skydriver.results.skymap_fits import Provenance, flat_fits, multi_order_fits
 
@@ -18,13 +18,13 @@ def main() -> None:
     analysis = analyse(text)
 
     def fresh_analysis() -> None:
-        analyse.cache_clear()
+        forget_all()
         analyse(text)
 
     small = next(RESULTS_DIR.glob("millipede_wilks__run00127907*.json")).read_bytes()
     cases = {
         "analyse: decode + summary + contours (3,590 pixels)": (fresh_analysis, 20),
-        "analyse: nside-1 result (12 pixels)": (lambda: (analyse.cache_clear(), analyse(small)), 50),
+        "analyse: nside-1 result (12 pixels)": (lambda: (forget_all(), analyse(small)), 50),
         "render_png full sky": (lambda: render_png(analysis, zoom=False), 5),
         "render_png zoom": (lambda: render_png(analysis, zoom=True), 5),
         "multi_order_fits": (lambda: multi_order_fits(analysis, PROVENANCE), 10),

@@ -13,13 +13,16 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from . import __version__, json_codec
 from .config import Settings
 from .database import Database
+from .database.blob_reader import BlobAddress, BlobGone
 from .database.manifests import now
 from .database.records import LaunchStatus, ScanRecord
+from .database.results import READ_ATTEMPTS as RESULT_READ_ATTEMPTS
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
 from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, LogsUnavailable, NoResultYet, ScanNotFound
@@ -33,6 +36,7 @@ from .scan_status import status_view
 from .scan_watch import ScanSnapshot, ScanWatcher
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # the Manifest response: its model's fields, each read from the stored scan's field of that name but these
 MANIFEST_FIELDS = tuple(name for name in Manifest.model_fields if name not in ("event_i3live_json_dict", "launch", "status"))
@@ -41,9 +45,10 @@ LAUNCH_FIELDS = tuple(Launch.model_fields)
 
 @dataclasses.dataclass(frozen=True)
 class StoredResult:
-    """A result's JSON text as stored, and where it came from (for the header of files made from it)."""
+    """A result as what is made of it needs it, and where it came from (for the header of files made from it)."""
 
-    json: bytes
+    source: bytes | BlobAddress
+    """The result's JSON text, or where a render process reads it itself (a large result's GridFS file)."""
     scan_id: str
     scanner_image_tag: str
     reco_algo: str
@@ -342,17 +347,31 @@ class ScanService:
             result = None
         return b'{"manifest":' + manifest + b',"result":' + result_json(result) + b"}"
 
+    async def with_stored_result(
+        self, scan_id: str, include_deleted: bool, use: Callable[[StoredResult], Awaitable[T]]
+    ) -> tuple[StoredResult, T]:
+        """`use` of the stored result (to make its summary, its sky maps), given again the newer result if the one it
+        was given was replaced before a render process read its GridFS file."""
+        for _ in range(RESULT_READ_ATTEMPTS):
+            stored = await self.get_stored_result(scan_id, include_deleted)
+            try:
+                return stored, await use(stored)
+            except BlobGone:
+                LOGGER.info("scan %s: the result was replaced while it was read; reading the newer one", scan_id)
+        raise RuntimeError(f"scan {scan_id}: the result kept changing while it was read")
+
     async def get_stored_result(self, scan_id: str, include_deleted: bool) -> StoredResult:
-        """The stored ``skyscan_result`` (for the summary, the sky maps); NoResultYet before the first one arrives,
-        ScanNotFound for an unknown or deleted scan or a deleted result."""
+        """The stored ``skyscan_result`` (its text, or where its GridFS file is); NoResultYet before the first one
+        arrives, ScanNotFound for an unknown or deleted scan or a deleted result."""
         manifest = await self.database.manifests.get(scan_id, include_deleted)
-        doc = await self.database.results.get(scan_id)
+        doc = await self.database.results.source(scan_id)
         if doc is None:
             raise NoResultYet(scan_id)
         if doc["is_deleted"] and not include_deleted:
             raise ScanNotFound(scan_id)
         request = manifest.request
-        return StoredResult(doc["json"], scan_id, manifest.docker_tag, request["reco_algo"], request["nsides"])
+        source = doc["json"] if doc["blob"] is None else doc["blob"]
+        return StoredResult(source, scan_id, manifest.docker_tag, request["reco_algo"], request["nsides"])
 
     # ----------------------------------------------------------------------------------------------------------------
     # scanner-facing routes

@@ -14,13 +14,16 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .blob_reader import BlobAddress
+
 INLINE_MAX_BYTES = 12 * 1024 * 1024  # leaves room under MongoDB's 16 MiB for the document's other fields
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
 class BlobStore:
-    def __init__(self, db: AsyncDatabase, bucket_name: str = "blobs"):
+    def __init__(self, db: AsyncDatabase, uri: str, bucket_name: str = "blobs"):
         self.bucket = AsyncGridFSBucket(db, bucket_name=bucket_name, chunk_size_bytes=CHUNK_BYTES)
+        self._uri, self._database, self._bucket_name = uri, db.name, bucket_name
 
     async def fields(self, text: bytes, owner: str) -> dict[str, Any]:
         """The document fields that hold ``text``: ``json`` inline, or ``blob`` (a GridFS file, written now)."""
@@ -45,6 +48,12 @@ class BlobStore:
         except (NoFile, CorruptGridFile):  # files are never changed, only deleted: this one was, while it was read
             return None
         return parts
+
+    def address(self, doc: dict[str, Any]) -> BlobAddress | None:
+        """Where another process can read the text of a document kept in GridFS (``blob_reader``); None when the text
+        is in the document."""
+        blob = doc.get("blob")
+        return None if blob is None else BlobAddress(self._uri, self._database, self._bucket_name, blob)
 
     async def discard(self, fields: dict[str, Any]) -> None:
         """Delete the GridFS file of fields that were not (or are no longer) stored in their document."""

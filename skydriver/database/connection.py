@@ -142,7 +142,7 @@ async def open_database(settings: Settings) -> Database:
         raise
     transactions = bool(hello.get("setName"))
     LOGGER.info("database ready: %s (transactions: %s)", "embedded" if embedded else "configured", transactions)
-    blobs = BlobStore(db)
+    blobs = BlobStore(db, uri)
     return Database(
         client=client,
         db=db,

@@ -107,6 +107,17 @@ class ResultStore:
                 return doc
         raise RuntimeError(f"scan {scan_id}: the result kept changing while it was read")
 
+    async def source(self, scan_id: str) -> dict[str, Any] | None:
+        """The result's document for what is made of it (summaries, sky maps): its text in ``json`` when the document
+        holds it, else None there and ``blob``, where a render process reads the GridFS file itself
+        (``blob_reader``). The file is not read here."""
+        doc = await self.collection.find_one({"scan_id": scan_id}, PROJECTION)
+        if doc is None:
+            return None
+        doc["blob"] = self.blobs.address(doc)
+        doc["json"] = None if doc["blob"] is not None else bytes(doc["json"])
+        return doc
+
     async def mark_deleted(self, scan_id: str) -> dict[str, Any] | None:
         await self.collection.update_one({"scan_id": scan_id}, {"$set": {"is_deleted": True}})
         return await self.get(scan_id)

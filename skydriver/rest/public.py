@@ -108,10 +108,12 @@ class RenderHandler(BaseHandler):
     version once; 503 + Retry-After when they are all busy)."""
 
     async def render(self, scan_id: str, include_deleted: bool, kind: Kind, flat_nside: int | None = None) -> tuple[StoredResult, bytes]:
-        stored = await self.service.get_stored_result(scan_id, include_deleted)
-        request = RenderRequest(kind, flat_nside, stored.scan_id, __version__, stored.scanner_image_tag, stored.reco_algo,
-                                tuple(sorted(stored.requested_nsides.items())))  # fmt: skip
-        return stored, await self.renders.get(request, stored.json)
+        async def made(stored: StoredResult) -> bytes:
+            request = RenderRequest(kind, flat_nside, stored.scan_id, __version__, stored.scanner_image_tag, stored.reco_algo,
+                                    tuple(sorted(stored.requested_nsides.items())))  # fmt: skip
+            return await self.renders.get(request, stored.source)
+
+        return await self.service.with_stored_result(scan_id, include_deleted, made)
 
 
 class ResultSummaryHandler(RenderHandler):

@@ -3,10 +3,11 @@
 import time
 from pathlib import Path
 
+from skydriver.database.blob_reader import BlobAddress
 from skydriver.results.renders import Request, make
 
 
-def make_when_released(gate: str, request: Request, result_json: bytes) -> bytes:
+def make_when_released(gate: str, request: Request, version: bytes, source: bytes | BlobAddress) -> bytes:
     while not Path(gate).exists():
         time.sleep(0.01)
-    return make(request, result_json)
+    return make(request, version, source)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from skydriver.config import Settings
+from skydriver.database import blobs
 from skydriver.results import renders
 from skydriver.results.analysis import analyse
 from skydriver.server import SkyDriver
@@ -85,3 +86,42 @@ async def test_one_render_for_many_clients_of_one_result_version(
     again = await user.get(path)  # kept: no new job
     assert again.status == 200 and again.json() == expected
     assert driver.renders.made == 1
+
+
+@pytest.fixture
+def results_in_gridfs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every result is kept in GridFS, as one over 12 MiB is (a million pixels at nside 2048: 40 MB)."""
+    monkeypatch.setattr(blobs, "INLINE_MAX_BYTES", 1000)
+
+
+async def test_a_result_in_gridfs_is_read_by_the_render_process_not_by_skydriver(
+    results_in_gridfs: None, driver: SkyDriver, scan_with_result: str, production_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def not_here(*_: object) -> None:
+        raise AssertionError("SkyDriver read the result's GridFS file")
+
+    monkeypatch.setattr(blobs.BlobStore, "parts", not_here)
+    user = HttpClient(driver.address, token("user"))
+    summary = await user.get(f"/scan/{scan_with_result}/result/summary")
+    assert summary.status == 200 and summary.json() == json.loads(analyse(production_file.read_bytes()).summary_json)
+    drawn = await user.get(f"/scan/{scan_with_result}/skymap.png")
+    assert drawn.status == 200 and drawn.body.startswith(b"\x89PNG")
+    assert driver.renders.made == 2
+
+
+async def test_a_result_replaced_before_the_render_process_reads_it_is_made_from_the_newer_one(
+    results_in_gridfs: None, driver: SkyDriver, scan_with_result: str, production_result: dict, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = tmp_path / "release"
+    monkeypatch.setattr(renders, "make", functools.partial(make_when_released, str(gate)))
+    user, system = HttpClient(driver.address, token("user")), HttpClient(driver.address, token("system"))
+    asked = asyncio.ensure_future(user.get(f"/scan/{scan_with_result}/result/summary"))
+    await until(lambda: driver.renders.pool.in_flight == 1, asked)  # the job holds the first result's file id
+    production_result["nside-8"]["data"][100][1] = 0.0
+    replaced = await system.put(f"/scan/result/{scan_with_result}", {"skyscan_result": production_result, "is_final": True})
+    assert replaced.status == 200  # and the first result's GridFS file is deleted
+    gate.touch()
+    summary = await asked
+    assert summary.status == 200 and summary.json()["best_fit"]["index"] == 100
+    assert driver.renders.made == 1  # the job that found no file made nothing
