@@ -286,12 +286,12 @@ def running(profile: Path | None, name: str) -> Iterator[tuple[SkyDriverProcess,
             server.stop()
 
 
-async def main(quick: bool, profile: Path | None, load: bool) -> None:
+async def main(quick: bool, profile: Path | None, load: bool, sizes: list[int] | None) -> None:
     rows: list[tuple[str, str, str]] = []
     if load:
         with running(profile, "under_load") as (server, memory):
             await Bench(server, memory, quick, rows).under_load()
-    for pixels in (100_000,) if quick else (100_000, 1_000_000):
+    for pixels in sizes or ((100_000,) if quick else (100_000, 1_000_000)):
         with running(profile, f"end_to_end_{pixels}") as (server, memory):
             await Bench(server, memory, quick, rows).end_to_end(pixels)
     print()
@@ -303,8 +303,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="fewer small GETs alone, and the 100k-pixel result only")
     parser.add_argument("--no-load", action="store_true", help="skip the small GETs under load (part 1)")
     parser.add_argument("--profile", type=Path, help="run SkyDriver under cProfile; the profile goes to this directory")
+    parser.add_argument("--pixels", type=int, action="append",
+                        help="part 2 with this many nside-2048 pixels only (repeatable; e.g. --no-load --pixels 1000000)")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     os.chdir(PROJECT_ROOT)  # `python -m skydriver` must find the package, as run.py does
-    asyncio.run(main(args.quick, args.profile, not args.no_load))
+    asyncio.run(main(args.quick, args.profile, not args.no_load, args.pixels))
