@@ -21,7 +21,7 @@ def uncovered_areas_deg2(levels: Sequence[NsidePixels]) -> list[np.ndarray]:
     uncovered area is its run length minus how much of it the finer levels cover (from the sorted, merged runs they
     cover so far, by binary search), times the pixel area at nside N. HEALPix pixels at one nside all have the same
     area, so this is exact geometry, not an approximation. Adjacent runs are merged as they are found: a million
-    finest pixels in a disc become a few thousand runs, so the coarser levels search those, not a million.
+    finest pixels in a disc become ~2,000 runs, so the coarser levels search those, not a million.
     """
     if not levels:
         return []
