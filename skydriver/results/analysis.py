@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ class ResultAnalysis:
 
 
 _kept: collections.OrderedDict[bytes, ResultAnalysis] = collections.OrderedDict()
+_kept_lock = threading.Lock()
 
 
 def analyse(result_json: bytes) -> ResultAnalysis:
@@ -47,19 +49,22 @@ def analyse(result_json: bytes) -> ResultAnalysis:
 def analysed(version: bytes, read: Callable[[], bytes]) -> ResultAnalysis:
     """The analysis of the result text `version` names for good (a digest, a GridFS file's id: see ``renders``), kept
     for the last `CACHED_VERSIONS`; `read()` gives the text, called only when the analysis is not kept."""
-    if (kept := _kept.get(version)) is not None:
-        _kept.move_to_end(version)
-        return kept
+    with _kept_lock:
+        if (kept := _kept.get(version)) is not None:
+            _kept.move_to_end(version)
+            return kept
     analysis = _analyse(read())
-    _kept[version] = analysis
-    while len(_kept) > CACHED_VERSIONS:
-        _kept.popitem(last=False)
+    with _kept_lock:
+        _kept[version] = analysis
+        while len(_kept) > CACHED_VERSIONS:
+            _kept.popitem(last=False)
     return analysis
 
 
 def forget_all() -> None:
     """Drop every kept analysis (benchmarks time them afresh)."""
-    _kept.clear()
+    with _kept_lock:
+        _kept.clear()
 
 
 def _analyse(result_json: bytes) -> ResultAnalysis:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from skydriver.results.analysis import analyse
+from skydriver.results.analysis import analyse, analysed, forget_all
 from skydriver.results.summary import summarize
 
 
@@ -28,3 +28,17 @@ def test_summary_json_is_the_summary(production_file: Path, production_result: d
 def test_bare_nan_text_is_read(production_file: Path) -> None:
     text = production_file.read_text().replace("1847.161563495544", "NaN", 1)
     assert b"NaN" in text.encode() and analyse(text.encode()).summary["best_fit"]["llh"] > 1847.161563495544
+
+
+def test_a_kept_version_is_not_read_again(production_file: Path) -> None:
+    """A render process reads a large result's text only when its analysis is not kept (a PNG after the summary)."""
+    reads = []
+
+    def read() -> bytes:
+        reads.append(1)
+        return production_file.read_bytes()
+
+    first = analysed(b"gridfs:test-version", read)
+    assert analysed(b"gridfs:test-version", read) is first and len(reads) == 1
+    forget_all()
+    assert analysed(b"gridfs:test-version", read) is not first and len(reads) == 2
