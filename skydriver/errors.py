@@ -185,6 +185,15 @@ class WorkersFailed(ServiceUnavailable):
     """A worker process died while it held this request's job (killed, out of memory)."""
 
 
+class ResultUnreadable(ServiceUnavailable):
+    """A render process could not read a large result's GridFS file (its own database connection failed); SkyDriver's
+    connection, and every other request, may be fine. ``cause`` (the driver's error, naming the host) is for the log."""
+
+    def __init__(self, cause: str, retry_after: int = 5):
+        super().__init__(f"the result could not be read for rendering; retry in {retry_after}s", retry_after)
+        self.cause = cause
+
+
 class DockerTagSourceUnavailable(ServiceUnavailable):
     """The tag list could not be fetched (Docker Hub down): retryable, not the user's fault."""
 

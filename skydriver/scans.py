@@ -25,7 +25,15 @@ from .database.records import LaunchStatus, ScanRecord
 from .database.results import READ_ATTEMPTS as RESULT_READ_ATTEMPTS
 from .database.results import readable_without_manifest
 from .docker_tags import DockerTagResolver
-from .errors import ArgumentError, IdempotencyConflict, IdempotencyKeyTaken, LogsUnavailable, NoResultYet, ScanNotFound
+from .errors import (
+    ArgumentError,
+    IdempotencyConflict,
+    IdempotencyKeyTaken,
+    LogsUnavailable,
+    NoResultYet,
+    ResultUnreadable,
+    ScanNotFound,
+)
 from .event_format import EventFormatError, EventInfo, read_event
 from .launchers import LaunchedScan, Launcher, ScanRequest, WorkerCluster, plan_for
 from .metrics import Metrics
@@ -358,6 +366,9 @@ class ScanService:
                 return stored, await use(stored)
             except BlobGone:
                 LOGGER.info("scan %s: the result was replaced while it was read; reading the newer one", scan_id)
+            except ResultUnreadable as exc:
+                LOGGER.error("scan %s: a render process could not read the result: %s", scan_id, exc.cause)
+                raise
         raise RuntimeError(f"scan {scan_id}: the result kept changing while it was read")
 
     async def get_stored_result(self, scan_id: str, include_deleted: bool) -> StoredResult:

@@ -19,6 +19,9 @@ from bson import ObjectId
 from gridfs import GridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from ..errors import ResultUnreadable
 
 CLIENTS_KEPT = 2  # per process: tests point one pool of render processes at a new database each time
 SERVER_SELECTION_TIMEOUT_MS = 3000  # as SkyDriver's own client (database.connection)
@@ -43,12 +46,15 @@ _clients_lock = threading.Lock()
 
 
 def read_blob(address: BlobAddress) -> bytes:
-    """The whole text of a GridFS file; BlobGone when it is no longer there (read the document again)."""
+    """The whole text of a GridFS file; BlobGone when it is no longer there (read the document again), ResultUnreadable
+    when this process cannot reach the database (a 503 for this request alone, not a lost database)."""
     bucket = GridFSBucket(_client(address.uri)[address.database], bucket_name=address.bucket)
     try:
         return bucket.open_download_stream(address.file_id).read()
     except (NoFile, CorruptGridFile):
         raise BlobGone(f"GridFS file {address.file_id} was deleted") from None
+    except PyMongoError as exc:
+        raise ResultUnreadable(f"{type(exc).__name__}: {exc}") from None
 
 
 def _client(uri: str) -> MongoClient:

@@ -17,7 +17,7 @@ from skydriver.database import blobs
 from skydriver.results import renders
 from skydriver.results.analysis import analyse
 from skydriver.server import SkyDriver
-from tests.conftest import make_settings, scan_body, token
+from tests.conftest import free_port, make_settings, scan_body, token
 from tests.http_client import HttpClient
 from tests.results.gated_render import make_when_released
 
@@ -125,3 +125,18 @@ async def test_a_result_replaced_before_the_render_process_reads_it_is_made_from
     summary = await asked
     assert summary.status == 200 and summary.json()["best_fit"]["index"] == 100
     assert driver.renders.made == 1  # the job that found no file made nothing
+
+
+async def test_a_render_process_that_cannot_reach_the_database_answers_503_for_that_request_only(
+    results_in_gridfs: None, driver: SkyDriver, scan_with_result: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver.service.database.blobs, "_uri", f"mongodb://127.0.0.1:{free_port()}/")  # nothing listens
+    user = HttpClient(driver.address, token("user"))
+    refused = await user.get(f"/scan/{scan_with_result}/result/summary")
+    assert refused.status == 503, refused
+    assert "result" in refused.json()["error"] and refused.headers["Retry-After"]
+    assert driver.service.database.health.available  # SkyDriver's own connection is fine: other requests go on
+    assert (await user.get(f"/scan/{scan_with_result}/manifest")).status == 200
+
+    monkeypatch.undo()
+    assert (await user.get(f"/scan/{scan_with_result}/result/summary")).status == 200
