@@ -12,6 +12,7 @@ instead of failing on the WiredTiger lock it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import logging
@@ -60,6 +61,14 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return preexec
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether the process still holds its listening socket on ``port`` (it closes it first thing when it stops)."""
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in psutil.Process(pid).net_connections("tcp"))
+    except psutil.Error:
+        return False
 
 
 def _identity(process: psutil.Process) -> dict[str, Any]:
@@ -188,12 +197,34 @@ class EmbeddedDatabase:
             LOGGER.info("stopping embedded database (pid %d)", self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout)
+                self._wait_waking(timeout)
             except subprocess.TimeoutExpired:
                 LOGGER.warning("embedded database did not stop within %.0fs: killing it", timeout)
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.pid_path.unlink(missing_ok=True)
+
+    def _wait_waking(self, timeout: float) -> None:
+        """Wait for the SIGTERMed server to exit (``TimeoutExpired`` after ``timeout`` s).
+
+        SecantusDB 0.7.0b3 stops by closing its listening socket, which leaves its accept thread blocked in accept() (a
+        close does not interrupt it on Linux) until a 2 s join timeout: once the socket is closed, one connection to the
+        port lets it see the stop at once. Not before: a connection racing its signal handler can leave it waiting on.
+        """
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        woken = False
+        while True:
+            try:
+                self.process.wait(min(0.02, max(0.0, deadline - time.monotonic())))
+                return
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            if not woken and not _listens(self.process.pid, self.port):
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                woken = True
 
 
 def _terminate(process: psutil.Process, timeout: float) -> None:
