@@ -221,6 +221,8 @@ class LocalLauncher(Launcher):
         """SIGTERM each process group (a starter's group holds its workers), then SIGKILL what is left."""
         for p in processes:
             self._signal_group(p["pid"], signal.SIGTERM)  # the group too, even if its leader already exited
+            # a stopped process (SIGSTOP, Ctrl-Z) gets its SIGTERM only once continued: else it waits out the grace
+            self._signal_group(p["pid"], signal.SIGCONT)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while any(self._alive(p) for p in processes) and time.monotonic() < deadline:
             time.sleep(0.1)
