@@ -44,7 +44,7 @@ def run(startup: StartupInfo) -> int:
             if task.get("done"):
                 return n_done
             started = time.monotonic()
-            llh = startup.reco.llh(task["nside"], task["pixel"])
+            llh = startup.reco.llh(task["direction"])
             time.sleep(startup.reco_seconds)
             _exchange(
                 writer,

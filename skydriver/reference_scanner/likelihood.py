@@ -9,6 +9,9 @@ so 2*delta-llh ~ (psi/sigma)**2 near the minimum, like a real track with resolut
 event's splinempe fit when the message carries one; otherwise (frame-only messages) a fallback direction fixed by
 the run and event ids (uniform on the sphere via SHA-256), so every event still has one well-defined minimum. There
 is no energy estimate: ``E_in``/``E_tot`` are NaN, as in the scanner's splinempe results.
+
+Workers get each pixel's direction from the server, as the Skymap Scanner's clients get it in the pixel's frame, so
+this module needs no HEALPix: a worker starts without importing healpy.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-
-import healpy
-import numpy as np
+from collections.abc import Sequence
 
 DEFAULT_SIGMA_RADIANS = math.radians(1.0)
 
@@ -33,9 +34,10 @@ class StandInReco:
     def to_json(self) -> dict[str, float]:
         return dataclasses.asdict(self)
 
-    def llh(self, nside: int, pixel: int) -> float:
-        center = healpy.ang2vec(math.pi / 2 - self.dec, self.ra)
-        cos_psi = float(np.clip(np.dot(center, healpy.pix2vec(nside, pixel)), -1.0, 1.0))
+    def llh(self, direction: Sequence[float]) -> float:
+        """The llh of a pixel whose centre is the unit vector ``direction`` (``pixels.pixel_direction``)."""
+        center = (math.cos(self.dec) * math.cos(self.ra), math.cos(self.dec) * math.sin(self.ra), math.sin(self.dec))
+        cos_psi = min(1.0, max(-1.0, sum(a * b for a, b in zip(center, direction, strict=True))))
         return self.llh_at_minimum + (1.0 - cos_psi) / self.sigma**2
 
 

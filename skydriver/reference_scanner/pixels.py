@@ -20,6 +20,12 @@ PixelLLHs = dict[int, dict[int, float]]
 LLH_DIFF_TO_TRIGGER_REFINEMENT = 200000.0
 
 
+def pixel_direction(nside: int, pixel: int) -> tuple[float, float, float]:
+    """The unit vector of a RING pixel's centre: what a worker reconstructs the pixel at."""
+    x, y, z = healpy.pix2vec(nside, pixel)
+    return float(x), float(y), float(z)
+
+
 def sub_pixels(from_nside: int, to_nside: int, pixel: int) -> list[int]:
     """All RING pixels at ``to_nside`` inside RING ``pixel`` at ``from_nside``."""
     factor = to_nside // from_nside

@@ -1,7 +1,7 @@
 """The pixel work queue the server hosts for its workers: JSON lines over one TCP connection per worker.
 
-A worker authenticates with the token from the startup file, then repeats ``lease`` (the server answers with a pixel,
-holding the request open while nothing is pending, or ``done``) and ``result``. A leased pixel goes back to the queue
+A worker authenticates with the token from the startup file, then repeats ``lease`` (the server answers with a pixel and
+its direction, holding the request open while nothing is pending, or ``done``) and ``result``. A leased pixel goes back to the queue
 when its worker's connection drops (killed worker) or when the lease outlives ``lease_timeout`` (hung worker), so
 every pixel is eventually reconstructed; a result for a pixel already done is ignored by the scan.
 """
@@ -18,6 +18,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from .pixels import pixel_direction
 
 LOGGER = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class WorkQueue:
         lease_id = next(self._lease_ids)
         self._leases[lease_id] = _Lease(pixel, connection, time.time() + self._lease_timeout)
         self._first_sent.setdefault(pixel, time.time())
-        return {"lease": lease_id, "nside": pixel[0], "pixel": pixel[1]}
+        return {"lease": lease_id, "nside": pixel[0], "pixel": pixel[1], "direction": pixel_direction(*pixel)}
 
     async def _take_result(self, message: dict[str, Any]) -> None:
         lease = self._leases.pop(int(message["lease"]), None)

@@ -11,6 +11,7 @@ from conftest import MODERN_EVENT
 from skydriver.event_format import load_event_file, read_event
 from skydriver.event_format.sky_coordinates import local_to_equatorial
 from skydriver.reference_scanner.likelihood import StandInReco, fallback_direction
+from skydriver.reference_scanner.pixels import pixel_direction
 
 
 def test_minimum_is_the_event_direction_at_nside_64() -> None:
@@ -19,7 +20,7 @@ def test_minimum_is_the_event_direction_at_nside_64() -> None:
     ra, dec = info.direction
     reco = StandInReco(ra=ra, dec=dec)
     nside = 64
-    llhs = [reco.llh(nside, p) for p in range(healpy.nside2npix(nside))]
+    llhs = [reco.llh(pixel_direction(nside, p)) for p in range(healpy.nside2npix(nside))]
     assert int(np.argmin(llhs)) == healpy.ang2pix(nside, math.pi / 2 - dec, ra)
     # 2*delta-llh ~ (psi/sigma)^2: one sigma away costs ~0.5
     away = healpy.ang2pix(nside, math.pi / 2 - dec - 5 * reco.sigma, ra)

@@ -8,7 +8,7 @@ import healpy
 import numpy as np
 
 from skydriver.reference_scanner.likelihood import StandInReco
-from skydriver.reference_scanner.pixels import pixels_to_reconstruct, sub_pixels
+from skydriver.reference_scanner.pixels import pixel_direction, pixels_to_reconstruct, sub_pixels
 
 
 def test_sub_pixels_cover_exactly_the_parent() -> None:
@@ -25,7 +25,7 @@ def test_first_round_is_the_whole_first_nside() -> None:
 
 def test_refinement_is_around_the_best_pixel() -> None:
     reco = StandInReco(ra=1.0, dec=-0.4)
-    llhs = {8: {p: reco.llh(8, p) for p in range(768)}}
+    llhs = {8: {p: reco.llh(pixel_direction(8, p)) for p in range(768)}}
     best = min(llhs[8], key=llhs[8].get)
     wanted = pixels_to_reconstruct(llhs, {8: 0, 16: 4})
     parents = {healpy.ang2pix(8, *healpy.pix2ang(16, p)) for n, p in wanted}
@@ -48,11 +48,11 @@ def test_whole_progression_converges_on_the_minimum() -> None:
     while new := pixels_to_reconstruct(llhs, progression) - sent:
         sent |= new
         for nside, pixel in new:
-            llhs.setdefault(nside, {})[pixel] = reco.llh(nside, pixel)
+            llhs.setdefault(nside, {})[pixel] = reco.llh(pixel_direction(nside, pixel))
     assert set(llhs) == {8, 16, 32}
     assert len(llhs[8]) == 768 and 0 < len(llhs[32]) < 100
     # the refined region holds the best pixel of the whole nside-32 sky
     best32 = min(llhs[32], key=llhs[32].get)
-    assert best32 == int(np.argmin([reco.llh(32, p) for p in range(healpy.nside2npix(32))]))
+    assert best32 == int(np.argmin([reco.llh(pixel_direction(32, p)) for p in range(healpy.nside2npix(32))]))
     assert healpy.rotator.angdist(healpy.pix2ang(32, best32), (math.pi / 2 - 0.7, 4.0)) < healpy.nside2resol(32)
 

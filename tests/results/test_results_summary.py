@@ -16,7 +16,7 @@ from skyreader.utils.handle_map_data import get_contour_levels
 
 from examples.sample_data import EVENTS_DIR, MODERN_EVENT
 from skydriver.event_format import load_event_file, read_event
-from skydriver.reference_scanner.pixels import pixels_to_reconstruct
+from skydriver.reference_scanner.pixels import pixel_direction, pixels_to_reconstruct
 from skydriver.reference_scanner.results import PixelValues, to_skyscan_result
 from skydriver.reference_scanner.server import stand_in_reco
 from skydriver.results.format import NAN_SENTINEL
@@ -136,7 +136,7 @@ def _reference_scan(event_file: Path, progression: dict[int, int]) -> dict:
     while new := {(n, p) for n, p in pixels_to_reconstruct(
             {n: {p: v[0] for p, v in pixels.items()} for n, pixels in values.items()}, progression) if p not in values.get(n, {})}:
         for nside, pixel in new:
-            values.setdefault(nside, {})[pixel] = (reco.llh(nside, pixel), math.nan, math.nan)
+            values.setdefault(nside, {})[pixel] = (reco.llh(pixel_direction(nside, pixel)), math.nan, math.nan)
     return to_skyscan_result(values, event.metadata, True).serialize()
 
 
