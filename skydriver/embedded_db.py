@@ -196,45 +196,71 @@ class EmbeddedDatabase:
         if self.process.poll() is None:
             LOGGER.info("stopping embedded database (pid %d)", self.process.pid)
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self._wait_waking(timeout)
-            except subprocess.TimeoutExpired:
+            if not _await_exit(self.process.pid, self.port, self._exited_within, timeout):
                 LOGGER.warning("embedded database did not stop within %.0fs: killing it", timeout)
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.pid_path.unlink(missing_ok=True)
 
-    def _wait_waking(self, timeout: float) -> None:
-        """Wait for the SIGTERMed server to exit (``TimeoutExpired`` after ``timeout`` s).
-
-        SecantusDB 0.7.0b3 stops by closing its listening socket, which leaves its accept thread blocked in accept() (a
-        close does not interrupt it on Linux) until a 2 s join timeout: once the socket is closed, one connection to the
-        port lets it see the stop at once. Not before: a connection racing its signal handler can leave it waiting on.
-        """
+    def _exited_within(self, seconds: float) -> bool:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        woken = False
-        while True:
-            try:
-                self.process.wait(min(0.02, max(0.0, deadline - time.monotonic())))
-                return
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    raise
-            if not woken and not _listens(self.process.pid, self.port):
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                woken = True
+        try:
+            self.process.wait(seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+
+def _await_exit(pid: int, port: int | None, exited: Callable[[float], bool], timeout: float) -> bool:
+    """After SIGTERM: whether the server exited within ``timeout`` s (``exited(s)`` waits up to s for it).
+
+    SecantusDB 0.7.0b3 stops by closing its listening socket, which leaves its accept thread blocked in accept() (a
+    close does not interrupt it on Linux) for a 2 s join timeout, per SIGTERM received: once the socket is closed, one
+    connection to the port lets it see the stop at once. Not before: a connection racing its signal handler can leave
+    it waiting on.
+    """
+    deadline = time.monotonic() + timeout
+    woken = False
+    while not exited(min(0.02, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return False
+        if port is not None and not woken and not _listens(pid, port):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            woken = True
+    return True
+
+
+def _port_of(process: psutil.Process) -> int | None:
+    """The port a database process was started on (its ``--port``), or None."""
+    try:
+        argv = process.cmdline()
+        return int(argv[argv.index("--port") + 1])
+    except (psutil.Error, ValueError, IndexError):
+        return None
 
 
 def _terminate(process: psutil.Process, timeout: float) -> None:
     """SIGTERM (a clean checkpoint), then SIGKILL if it hangs; returns once the process is gone."""
+
+    def exited_within(seconds: float) -> bool:
+        """Gone, or a zombie: it is no child of ours, and whoever adopted it may be slow to reap it (~1.5 s here)."""
+        try:
+            process.wait(seconds)
+        except psutil.TimeoutExpired:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                return process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            pass
+        return True
+
+    port = _port_of(process)
     try:
         process.terminate()
-        process.wait(timeout)
-    except psutil.TimeoutExpired:
-        LOGGER.warning("database pid %d did not stop within %.0fs: killing it", process.pid, timeout)
-        process.kill()
-        process.wait(timeout)
     except psutil.NoSuchProcess:
-        pass
+        return
+    if not _await_exit(process.pid, port, exited_within, timeout):
+        LOGGER.warning("database pid %d did not stop within %.0fs: killing it", process.pid, timeout)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+            process.wait(timeout)
