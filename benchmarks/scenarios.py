@@ -40,11 +40,16 @@ class Counts:
     patch_scans: int = 20
     result_scans: int = 40
     streams: int = 200
+    settle_window: float = 0.5  # seconds of database CPU sampled to tell it is idle before a phase
+    stream_waits: tuple[float, float] = (3.0, 5.0)  # seconds with the streams open, then of idle CPU measured
 
 
 FULL = Counts(400, 2000, 400, 1000, 400, 1000, (1_000, 10_000, 100_000), ((1_000, 100), (10_000, 40), (100_000, 8)))
 QUICK = Counts(200, 400, 80, 200, 100, 200, (1_000, 10_000), ((1_000, 10), (10_000, 6), (100_000, 3)))
-SMOKE = Counts(6, 20, 8, 10, 8, 10, (50, 100), ((100, 2), (1_000, 2)), manifest_scans=6, patch_scans=4, result_scans=4, streams=5)
+SMOKE = Counts(
+    6, 20, 8, 10, 8, 10, (50, 100), ((100, 2), (1_000, 2)), manifest_scans=6, patch_scans=4, result_scans=4, streams=5,
+    settle_window=0.1, stream_waits=(0.3, 0.5),
+)  # fmt: skip
 
 
 def phase_stats(load: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
@@ -91,10 +96,11 @@ class Suite:
     async def _settle(self, idle_fraction: float = 0.05, limit: float = 60.0) -> None:
         """Wait until the database has finished the background work earlier writes leave (checkpoints, eviction)."""
         deadline = time.monotonic() + limit
+        window = self.counts.settle_window
         while time.monotonic() < deadline:
             before = cpu_seconds(self.pids.database)
-            await asyncio.sleep(0.5)
-            if cpu_seconds(self.pids.database) - before < 0.5 * idle_fraction:
+            await asyncio.sleep(window)
+            if cpu_seconds(self.pids.database) - before < window * idle_fraction:
                 return
 
     async def _timed(self, operation: Operation, count: int, concurrency: int) -> dict[str, Any]:
@@ -300,10 +306,11 @@ class Suite:
         await self._settle()
         rss_before = memory_kb(self.pids.server)["VmRSS"]
         streams = [await open_event_stream(self.host, self.port, ids[n % len(ids)]) for n in range(count)]
-        await asyncio.sleep(3)  # a few watcher reads with every stream subscribed
+        subscribed, idle = self.counts.stream_waits
+        await asyncio.sleep(subscribed)  # a few watcher reads with every stream subscribed
         rss_open = memory_kb(self.pids.server)["VmRSS"]
         cpu_before, idle_began = cpu_seconds(self.pids.server), time.monotonic()
-        await asyncio.sleep(5)
+        await asyncio.sleep(idle)
         idle_cpu = (cpu_seconds(self.pids.server) - cpu_before) / (time.monotonic() - idle_began)
         try:
             beside = await get_manifest()
