@@ -24,7 +24,7 @@ def _is_complete(path: Path) -> bool:
 
 
 def wait_for_startup_file(
-    path: Path, timeout: float, poll_interval: float = 1.0, stop: threading.Event | None = None
+    path: Path, timeout: float, poll_interval: float = 0.2, stop: threading.Event | None = None
 ) -> Path:
     """Return ``path`` once it holds a complete JSON object; raise ``StartupFileTimeout`` after ``timeout`` s."""
     stop = stop or threading.Event()
