@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -20,6 +21,21 @@ from tests.skydriver_process import database_children, run_skydriver, stop
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` skips this file
 
 
+def ended(process: psutil.Process) -> bool:
+    """Exited: gone, or a zombie until whoever adopted the orphan reaps it."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_ended(process: psutil.Process, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ended(process):
+        assert time.monotonic() < deadline, f"pid {process.pid} still runs {timeout:.0f} s on"
+        time.sleep(0.05)
+
+
 def test_embedded_database_survives_kill_and_restart(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "data", free_port()
     url = f"http://127.0.0.1:{port}"
@@ -31,7 +47,7 @@ def test_embedded_database_survives_kill_and_restart(tmp_path: Path) -> None:
 
     first.send_signal(signal.SIGKILL)  # no clean shutdown: what answered 200 must still be there
     first.wait()
-    database.wait(timeout=30)  # and the database child does not outlive it
+    wait_ended(database)  # and the database child does not outlive it
 
     second = run_skydriver(data_dir, port)
     try:
@@ -57,14 +73,6 @@ asyncio.run(database.start())
 print(database.process.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-def ended(process: psutil.Process) -> bool:
-    """Exited: gone, or a zombie until whoever adopted the orphan reaps it."""
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_a_database_orphaned_by_a_crash_is_stopped_at_the_next_start_and_a_live_one_is_left_alone(tmp_path: Path) -> None:
