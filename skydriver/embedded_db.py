@@ -66,7 +66,8 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
 def _listens(pid: int, port: int) -> bool:
     """Whether the process still holds its listening socket on ``port`` (it closes it first thing when it stops)."""
     try:
-        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in psutil.Process(pid).net_connections("tcp"))
+        sockets = psutil.Process(pid).net_connections("tcp")
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
     except psutil.Error:
         return False
 

@@ -1,9 +1,9 @@
 """The pixel work queue the server hosts for its workers: JSON lines over one TCP connection per worker.
 
 A worker authenticates with the token from the startup file, then repeats ``lease`` (the server answers with a pixel and
-its direction, holding the request open while nothing is pending, or ``done``) and ``result``. A leased pixel goes back to the queue
-when its worker's connection drops (killed worker) or when the lease outlives ``lease_timeout`` (hung worker), so
-every pixel is eventually reconstructed; a result for a pixel already done is ignored by the scan.
+its direction, holding the request open while nothing is pending, or ``done``) and ``result``. A leased pixel goes back
+to the queue when its worker's connection drops (killed worker) or when the lease outlives ``lease_timeout`` (hung
+worker), so every pixel is eventually reconstructed; a result for a pixel already done is ignored by the scan.
 """
 
 from __future__ import annotations
