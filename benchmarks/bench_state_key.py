@@ -24,12 +24,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench_scan_list import INSERT_BATCH, SPACING, stored_as, template_scan
 from floor import Floor
 from load import Connection
 from payloads import bulk_manifests, progress_body
+from pymongo.asynchronous.collection import AsyncCollection
 from server_process import SkyDriverProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: this checkout's skydriver
@@ -73,27 +75,37 @@ async def keying(floor: Floor, template: dict, size: int, running_every: int) ->
     print(f"| {size:,} | 1 in {running_every:,} | {keyed:,} | {first:.1f} s | {again:.1f} ms |", flush=True)
 
 
+async def with_and_without(
+    collection: AsyncCollection, index: list[tuple[str, int]], scan_ids: list[str]
+) -> AsyncIterator[tuple[bool, str]]:
+    """Each scan_id, and whether ``index`` exists as it is written: in alternating blocks of BLOCK with and without it
+    (so that drift on a shared machine falls on both alike); the index exists again at the end."""
+    with_index = True
+    for block in range(0, len(scan_ids), BLOCK):
+        with_index = block // BLOCK % 2 == 0
+        if with_index:
+            await collection.create_index(index)
+        else:
+            await collection.drop_index(index)
+        for scan_id in scan_ids[block : block + BLOCK]:
+            yield with_index, scan_id
+    if not with_index:
+        await collection.create_index(index)
+
+
 async def transitions(floor: Floor, scan_ids: list[str], index: list[tuple[str, int]], what: str, key: bool) -> None:
     """One mark_failed update of a scanning scan each, with ``index`` (and the key's ``$max`` when ``key``) and without,
     alternating blocks. The selector is the scan_id alone, so the figure is the write's (the index maintenance)."""
     manifests = floor.db.manifests
     failure = {"source": "scanner", "code": "EXIT_CODE_1", "message": "exited with 1", "exit_code": 1, "log_tail": None}
     timings: dict[bool, list[float]] = {True: [], False: []}
-    for block in range(0, len(scan_ids), BLOCK):
-        with_index = block // BLOCK % 2 == 0
-        if with_index:
-            await manifests.create_index(index)
-        else:
-            await manifests.drop_index(index)
-        for scan_id in scan_ids[block : block + BLOCK]:
-            t = dt.datetime.now(dt.UTC)
-            fields = {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": "exited with 1", "teardown_at": t}
-            update = {"$set": {**fields, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_index or not key else {})}
-            began = time.perf_counter()
-            assert (await manifests.update_one({"scan_id": scan_id}, update)).modified_count == 1
-            timings[with_index].append((time.perf_counter() - began) * 1000)
-    if not with_index:
-        await manifests.create_index(index)
+    async for with_index, scan_id in with_and_without(manifests, index, scan_ids):
+        t = dt.datetime.now(dt.UTC)
+        fields = {"failure": {**failure, "at": t}, "launch.status": "failed", "launch.reason": "exited with 1", "teardown_at": t}
+        update = {"$set": {**fields, "last_updated": t}, **(raise_to(StateKey.FAILED) if with_index or not key else {})}
+        began = time.perf_counter()
+        assert (await manifests.update_one({"scan_id": scan_id}, update)).modified_count == 1
+        timings[with_index].append((time.perf_counter() - began) * 1000)
     count_of = await manifests.count_documents({})
     print(f"\nmark_failed's update on {count_of:,} stored scans, p50 / mean ms over {len(timings[True])} each:")
     for with_index in (False, True):
@@ -110,21 +122,13 @@ async def progress_writes(floor: Floor, scan_ids: list[str]) -> None:
     t = dt.datetime.now(dt.UTC)
     await progress.insert_many([{"_id": scan_id, **report_doc(report, t)} for scan_id in scan_ids], ordered=False)
     timings: dict[bool, list[float]] = {True: [], False: []}
-    for block in range(0, len(scan_ids), BLOCK):
-        watched = block // BLOCK % 2 == 0
-        if watched:
-            await progress.create_index(WATCH)
-        else:
-            await progress.drop_index([(WATCH, 1)])
-        for scan_id in scan_ids[block : block + BLOCK]:
-            doc = report_doc(report, dt.datetime.now(dt.UTC))
-            if not watched:
-                doc.pop(WATCH)
-            began = time.perf_counter()
-            await progress.replace_one({"_id": scan_id}, doc, upsert=True)
-            timings[watched].append((time.perf_counter() - began) * 1000)
-    if not watched:
-        await progress.create_index(WATCH)
+    async for watched, scan_id in with_and_without(progress, [(WATCH, 1)], scan_ids):
+        doc = report_doc(report, dt.datetime.now(dt.UTC))
+        if not watched:
+            doc.pop(WATCH)
+        began = time.perf_counter()
+        await progress.replace_one({"_id": scan_id}, doc, upsert=True)
+        timings[watched].append((time.perf_counter() - began) * 1000)
     print(f"\na progress report's write on {len(scan_ids):,} progress documents, p50 / mean ms over {len(timings[True])} each:")
     for watched in (False, True):
         p50, mean = statistics.median(timings[watched]), statistics.fmean(timings[watched])
